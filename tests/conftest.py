@@ -1,0 +1,26 @@
+"""Shared fixtures: tiny NB201 networks (C=4, N=1) and small real batches, fast on CPU."""
+
+import jax
+import pytest
+
+from zcjax.spaces import nb201
+
+# A cell with every kind of operation: 3x3 and 1x1 convs, pooling, skip, none.
+MIXED_CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    return nb201.build(MIXED_CELL, channels=4, cells_per_stage=1, num_classes=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_variables(tiny_model):
+    return nb201.init(tiny_model, jax.random.key(0))
+
+
+@pytest.fixture(scope="session")
+def tiny_batch():
+    from zcjax.data import default_batch
+
+    return default_batch(8, seed=0)

@@ -1,0 +1,1 @@
+"""Search spaces: genotypes, validation, canonical forms and their Flax networks."""
