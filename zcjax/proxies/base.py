@@ -1,0 +1,160 @@
+"""The proxy contract, the registry, and the helpers every proxy shares.
+
+Contract
+--------
+Every proxy is a pure, jit-able function::
+
+    score = proxy(apply_fn, variables, batch, key)   # -> float32 scalar
+
+- ``apply_fn(variables, images, *, use_bn=True, mutable=False)`` is a Flax ``Module.apply``;
+  zcjax networks accept ``use_bn=False`` (every batch norm dropped, as SynFlow needs) and sow
+  intermediates (see :mod:`zcjax.spaces.layers`).
+- ``variables`` is ``{"params": ...}``: networks keep no running statistics.
+- ``batch`` has ``images`` (N, H, W, C) and integer ``labels`` (N,).
+- ``key`` is a PRNG key for proxies that draw random numbers (Zen-NAS, CRoZe); others ignore it.
+
+Internally a proxy is written against a :class:`~zcjax.proxies.context.Context`, which computes
+each shared pass (forward, parameter gradients, input gradients, intermediates) once; the public
+function builds a fresh context. :func:`zcjax.score` builds one context for many proxies, which is
+how fused evaluation shares passes.
+
+"Which layers count": like the references (``get_layer_metric_array`` in zero-cost-nas and
+NASLib), per-weight proxies sum over the kernels of convolutions and linear layers only; biases
+and batch-norm parameters are left out. :func:`is_layer_weight` is that rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Variables = Mapping[str, Any]
+ApplyFn = Callable[..., Any]
+
+#: (context) -> scalar; the form in which proxies are registered.
+ContextFn = Callable[["Context"], Array]  # noqa: F821 (forward reference to context.Context)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyInfo:
+    """A registered proxy and what it needs.
+
+    Attributes:
+      name: the conventional name (as in NAS-Bench-Suite-Zero where it exists).
+      fn: the pure public function ``(apply_fn, variables, batch, key) -> scalar``.
+      from_context: the same computation written against a shared :class:`Context`.
+      needs_labels: reads ``batch.labels``.
+      needs_gradients: needs a backward pass.
+      data_free: ignores the images (and labels) of the batch.
+      higher_is_better: sign convention of the published score (True for all but a few).
+      batch_size: the batch size of the reference experiments.
+      paper: citation of the paper that introduced it.
+      reference: the implementation whose conventions are reproduced.
+    """
+
+    name: str
+    fn: Callable[..., Array]
+    from_context: ContextFn
+    needs_labels: bool
+    needs_gradients: bool
+    data_free: bool
+    higher_is_better: bool = True
+    batch_size: int = 64
+    paper: str = ""
+    reference: str = ""
+
+
+REGISTRY: dict[str, ProxyInfo] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(name: str, *, aliases: tuple[str, ...] = (), **meta) -> Callable[[ContextFn], Callable]:
+    """Registers a proxy written against a Context; returns its public pure function.
+
+    Usage::
+
+        @register("grad_norm", needs_labels=True, needs_gradients=True, data_free=False)
+        def grad_norm(ctx: Context) -> Array: ...
+
+    The decorated name becomes ``grad_norm(apply_fn, variables, batch, key)``.
+    """
+
+    def wrap(from_context: ContextFn) -> Callable[..., Array]:
+        from zcjax.proxies.context import Context
+
+        def proxy(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None) -> Array:
+            return from_context(Context(apply_fn, variables, batch, key))
+
+        proxy.__name__ = name
+        proxy.__qualname__ = name
+        proxy.__doc__ = from_context.__doc__
+        proxy.__module__ = from_context.__module__
+        proxy.from_context = from_context  # type: ignore[attr-defined]
+        if name in REGISTRY:
+            raise ValueError(f"proxy {name!r} registered twice")
+        REGISTRY[name] = ProxyInfo(name=name, fn=proxy, from_context=from_context, **meta)
+        for alias in aliases:
+            ALIASES[alias] = name
+        return proxy
+
+    return wrap
+
+
+def get(name: str) -> ProxyInfo:
+    """The registered proxy called ``name`` (or one of its aliases)."""
+    name = ALIASES.get(name, name)
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown proxy {name!r}; known: {sorted(REGISTRY)}") from None
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+# -- shared helpers ----------------------------------------------------------------------
+
+def path_names(path) -> tuple[str, ...]:
+    return tuple(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+
+
+def is_layer_weight(path) -> bool:
+    """True for the kernel of a convolution or a linear layer (the weights proxies count)."""
+    names_ = path_names(path)
+    return len(names_) >= 2 and names_[-1] == "kernel" and names_[-2] in ("conv", "dense")
+
+
+def layer_weights(tree) -> list[Array]:
+    """The leaves of a params-shaped tree that sit at conv / dense kernels, in tree order."""
+    return [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+            if is_layer_weight(path)]
+
+
+def sum_over_layers(per_weight: Callable[..., Array], *trees) -> Array:
+    """``sum_l sum(per_weight(t1_l, t2_l, ...))`` over conv / dense kernels ``l``."""
+    columns = [layer_weights(t) for t in trees]
+    terms = [jnp.sum(per_weight(*leaves)) for leaves in zip(*columns)]
+    if not terms:
+        raise ValueError("the network has no convolution or linear kernels to score")
+    return jnp.sum(jnp.stack(terms))
+
+
+def collect(state: Mapping, tag: str) -> list[Array]:
+    """Every value sown under ``tag`` in a state dict, in tree order."""
+    found = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        names_ = path_names(path)
+        if tag in names_:
+            found.append(leaf)
+    return found
+
+
+def cross_entropy(logits: Array, labels: Array) -> Array:
+    """Mean softmax cross-entropy, as ``torch.nn.functional.cross_entropy``."""
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
