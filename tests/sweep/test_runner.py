@@ -1,0 +1,225 @@
+"""Tests of zcjax.sweep.runner.run_resumable and zcjax.sweep.progress.Progress."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from zcjax.sweep.progress import Progress, format_duration, format_rate
+from zcjax.sweep.runner import SweepInterrupted, Task, make_tasks, run_resumable
+from zcjax.sweep.store import ResultStore
+
+CH, BH = "c" * 16, "b" * 16
+PROXIES = ("synflow", "snip", "naswot")
+
+
+def value_of(t: Task, proxy: str) -> float:
+    return float(len(t.arch) * 100 + t.seed * 10 + PROXIES.index(proxy))
+
+
+class FakeCompute:
+    """Records calls; returns deterministic scores; NaN for arch 'bad'."""
+
+    def __init__(self, fail_on_call: int | None = None, exc: type = KeyboardInterrupt):
+        self.calls: list[list[Task]] = []
+        self.fail_on_call = fail_on_call
+        self.exc = exc
+
+    def __call__(self, chunk):
+        self.calls.append(list(chunk))
+        if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
+            raise self.exc()
+        out = []
+        for t in chunk:
+            for p in t.proxies:
+                if t.arch == "bad":
+                    out.append(t.record(p, math.nan, reason="diverged"))
+                else:
+                    out.append(t.record(p, value_of(t, p)))
+        return out
+
+    @property
+    def computed(self) -> list[tuple[str, int, tuple[str, ...]]]:
+        return [(t.arch, t.seed, t.proxies) for c in self.calls for t in c]
+
+
+ARCHS = ["a", "bb", "ccc", "dddd", "bad"]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite", synchronous="NORMAL") as s:
+        yield s
+
+
+def test_make_tasks_and_task_validation():
+    ts = make_tasks("nb201", ["x", "y"], [0, 1], PROXIES, CH, BH)
+    assert [(t.arch, t.seed) for t in ts] == [("x", 0), ("x", 1), ("y", 0), ("y", 1)]
+    ts = make_tasks("nb201", ["x", "y"], [0, 1], PROXIES, CH, BH, order="seed")
+    assert [(t.arch, t.seed) for t in ts] == [("x", 0), ("y", 0), ("x", 1), ("y", 1)]
+    assert ts[0].proxies == PROXIES and ts[0].setting == ("nb201", CH, BH)
+    with pytest.raises(ValueError, match="no proxies"):
+        Task("s", "a", 0, (), CH, BH)
+    with pytest.raises(ValueError, match="duplicate proxies"):
+        Task("s", "a", 0, ("p", "p"), CH, BH)
+    assert Task("s", "a", 0, "p", CH, BH).proxies == ("p",)
+    with pytest.raises(Exception):
+        ts[0].arch = "z"  # frozen
+
+
+def test_runs_all_then_skips_everything(store):
+    tasks = make_tasks("nb201", ARCHS, [0, 1, 2], PROXIES, CH, BH)
+    comp = FakeCompute()
+    s = run_resumable(tasks, comp, store, chunk_size=4, progress=False)
+    assert (s.tasks_total, s.tasks_skipped, s.tasks_computed, s.tasks_remaining) == (15, 0, 15, 0)
+    assert s.scores_written == 45 and s.nan_count == 9 and s.chunks == 4
+    assert s.done == 15 and s.complete and not s.interrupted
+    assert [len(c) for c in comp.calls] == [4, 4, 4, 3]
+    assert len(store) == 45
+    assert store.get("nb201", "bad", "snip", CH, 2, BH).reason == "diverged"
+    rec = store.get("nb201", "ccc", "snip", CH, 1, BH)
+    assert rec.value == 311.0 and rec.seconds is not None and rec.seconds >= 0
+
+    comp2 = FakeCompute()
+    s2 = run_resumable(tasks, comp2, store, chunk_size=4, progress=False)
+    assert comp2.calls == []
+    assert (s2.tasks_skipped, s2.tasks_computed, s2.scores_skipped, s2.scores_written) == (15, 0, 45, 0)
+
+
+def test_computes_only_missing_proxies(store):
+    tasks = make_tasks("nb201", ARCHS, [0, 1], PROXIES, CH, BH)
+    # Pre-store: all of 'a', and synflow of 'bb' seed 1.
+    pre = [t.record(p, value_of(t, p)) for t in tasks if t.arch == "a" for p in PROXIES]
+    pre.append(tasks[3].record("synflow", value_of(tasks[3], "synflow")))
+    store.put_many(pre)
+    comp = FakeCompute()
+    s = run_resumable(tasks, comp, store, chunk_size=3, progress=False)
+    assert ("bb", 1, ("snip", "naswot")) in comp.computed
+    assert not any(a == "a" for a, _, _ in comp.computed)
+    assert len(comp.computed) == 8  # 10 tasks - 2 complete 'a' tasks
+    assert (s.tasks_skipped, s.tasks_computed, s.scores_skipped, s.scores_written) == (2, 8, 7, 23)
+    assert len(store) == 30
+
+
+def test_other_settings_do_not_count_as_done(store):
+    tasks = make_tasks("nb201", ["a"], [0], PROXIES, CH, BH)
+    other = make_tasks("nb201", ["a"], [0], PROXIES, "other", BH)
+    run_resumable(other, FakeCompute(), store, chunk_size=8, progress=False)
+    comp = FakeCompute()
+    s = run_resumable(tasks + make_tasks("nb201", ["a"], [0], PROXIES, CH, "b2"), comp, store,
+                      chunk_size=8, progress=False)
+    assert s.tasks_computed == 2 and len(store) == 9
+
+
+def test_keyboard_interrupt_keeps_finished_chunks(store):
+    tasks = make_tasks("nb201", ARCHS, [0, 1], PROXIES, CH, BH)
+    comp = FakeCompute(fail_on_call=3)
+    with pytest.raises(SweepInterrupted) as ei:
+        run_resumable(tasks, comp, store, chunk_size=3, progress=False)
+    assert isinstance(ei.value, KeyboardInterrupt)
+    s = ei.value.summary
+    assert s.interrupted and s.tasks_computed == 6 and s.tasks_remaining == 4 and s.chunks == 2
+    assert len(store) == 18
+    comp2 = FakeCompute()
+    s2 = run_resumable(tasks, comp2, store, chunk_size=3, progress=False)
+    assert s2.tasks_skipped == 6 and s2.tasks_computed == 4 and len(store) == 30
+    assert [(a, sd) for a, sd, _ in comp2.computed] == [(t.arch, t.seed) for t in tasks[6:]]
+
+
+def test_compute_error_propagates_after_storing_earlier_chunks(store):
+    tasks = make_tasks("nb201", ARCHS, [0], PROXIES, CH, BH)
+    with pytest.raises(RuntimeError):
+        run_resumable(tasks, FakeCompute(fail_on_call=2, exc=RuntimeError), store,
+                      chunk_size=2, progress=False)
+    assert len(store) == 6
+
+
+def test_rejects_bad_compute_output_and_duplicate_tasks(store):
+    tasks = make_tasks("nb201", ["a", "bb"], [0], PROXIES, CH, BH)
+    short = lambda chunk: FakeCompute()(chunk)[:-1]  # noqa: E731
+    with pytest.raises(ValueError, match="no record"):
+        run_resumable(tasks, short, store, chunk_size=2, progress=False)
+    extra = lambda chunk: FakeCompute()(chunk) + [chunk[0].record("zzz", 1.0)]  # noqa: E731
+    with pytest.raises(ValueError, match="unrequested"):
+        run_resumable(tasks, extra, store, chunk_size=2, progress=False)
+    twice = lambda chunk: FakeCompute()(chunk) * 2  # noqa: E731
+    with pytest.raises(ValueError, match="twice"):
+        run_resumable(tasks, twice, store, chunk_size=2, progress=False)
+    assert len(store) == 0  # nothing of a rejected chunk is written
+    with pytest.raises(ValueError, match="duplicate task"):
+        run_resumable(tasks + tasks[:1], FakeCompute(), store, chunk_size=2, progress=False)
+    with pytest.raises(ValueError, match="chunk_size"):
+        run_resumable(tasks, FakeCompute(), store, chunk_size=0, progress=False)
+    # Stored scores are trusted: a complete task is skipped, never recomputed.
+    store.put_many([tasks[0].record(p, -1.0) for p in PROXIES])
+    assert run_resumable(tasks, FakeCompute(), store, chunk_size=2, progress=False).tasks_skipped == 1
+
+
+def test_progress_output_via_runner(store):
+    lines: list[str] = []
+    bar = Progress(desc="nb201", unit="task", write=lines.append, interval=0.0)
+    tasks = make_tasks("nb201", ARCHS, [0], PROXIES, CH, BH)
+    run_resumable(tasks, FakeCompute(), store, chunk_size=2, progress=bar)
+    assert lines[0].startswith("nb201: 5 tasks: 0 already stored, 5 to compute in 3 chunks")
+    assert any("5/5 (100.0%)" in ln for ln in lines)
+    assert "sweep complete" in lines[-1]
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_progress_rate_limit_and_eta():
+    clock, lines = FakeClock(), []
+    p = Progress(100, desc="d", unit="it", write=lines.append, clock=clock)
+    for _ in range(10):  # 10 updates within 0.9 s: no line yet
+        clock.t += 0.09
+        p.update()
+    assert lines == []
+    clock.t += 0.2
+    p.update(10)  # 20 items in 1.1 s
+    assert len(lines) == 1
+    assert lines[0].startswith("d: 20/100 (20.0%) 18.2 it/s elapsed 0:00:01 ETA 0:00:04")
+    p.update(5)  # too soon
+    assert len(lines) == 1
+    clock.t += 10
+    p.update(5)
+    assert len(lines) == 2 and "30/100" in lines[1]
+    p.close()
+    p.close()  # idempotent
+    assert len(lines) == 3 and "ETA" not in lines[2] and "30/100" in lines[2]
+
+
+def test_progress_unknown_total_and_disabled():
+    clock, lines = FakeClock(), []
+    with Progress(None, unit="arch", write=lines.append, clock=clock) as p:
+        clock.t += 2.0
+        p.update(3)
+    assert lines[0] == "3 arch 1.5 arch/s elapsed 0:00:02"
+    assert "ETA" not in "".join(lines)
+    quiet: list[str] = []
+    with Progress(5, write=quiet.append, enabled=False, clock=clock) as q:
+        clock.t += 5
+        q.update(5)
+        q.write("hello")
+    assert quiet == [] and q.n == 5
+
+
+def test_progress_default_writes_stderr(capsys):
+    with Progress(2, desc="x", interval=0.0) as p:
+        p.update(2)
+    err = capsys.readouterr().err
+    assert "x: 2/2 (100.0%)" in err
+
+
+def test_formatters():
+    assert format_duration(3725) == "1:02:05"
+    assert format_duration(math.inf) == "?"
+    assert format_rate(0.5, "it") == "2.00 s/it"
+    assert format_rate(12.34, "it") == "12.3 it/s"
+    assert format_rate(0.0, "it") == "? it/s"
