@@ -1,0 +1,127 @@
+"""Compile and run times of the sweep's compilation strategies on a few NB201 cells.
+
+Strategies:
+  static        one Flax module per cell, one compiled program per (cell, proxy set);
+  supernet      the genotype as data (zcjax.spaces.nb201.supernet), one program for all cells;
+  switch_plain  the same supernet with plain ``lax.switch`` AD (the slow baseline).
+
+For each strategy and proxy set (each proxy alone, then the whole suite, fused) the script
+records the compile time (first call minus a steady call) and the median steady time per cell.
+Calls of different strategies are interleaved within each repeat, so machine load hits them
+alike; ratios against ``static`` are the numbers to trust on a shared machine.
+
+  python experiments/benchmark.py --archs=<largest>,<small> --batch_size=64 \\
+      --proxies=grad_norm,snip,synflow --repeats=3 --json_out=/tmp/bench.json
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+
+from zcjax.data import default_batch
+from zcjax.score import proxy_suite, seed_keys
+from zcjax.spaces import nb201
+from zcjax.spaces.nb201 import supernet as sn
+
+LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+SMALL = "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("strategies", ["static", "supernet"], "static, supernet, switch_plain")
+flags.DEFINE_list("archs", [], "NB201 indices (default: the all-3x3 cell and a small cell)")
+flags.DEFINE_integer("batch_size", 64, "images per batch")
+flags.DEFINE_list("proxies", ["grad_norm", "snip", "synflow"], "proxies (each alone, then fused)")
+flags.DEFINE_integer("repeats", 3, "timed calls per (strategy, arch, proxy set)")
+flags.DEFINE_integer("channels", 16, "C")
+flags.DEFINE_integer("cells_per_stage", 5, "N")
+flags.DEFINE_integer("seed", 0, "initialisation seed")
+flags.DEFINE_bool("singles", True, "also time each proxy alone (one more compile each)")
+flags.DEFINE_string("json_out", "", "where to write the results")
+
+
+def _timed(fn, *args):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start
+
+
+class Runner:
+    """One (strategy, proxy set): ``call(arch)`` runs the compiled program on one cell."""
+
+    def __init__(self, strategy: str, names: tuple, batch, net_kwargs: dict, seed: int):
+        self.strategy, self.batch, self.seed = strategy, batch, seed
+        self.suite = proxy_suite(names)
+        self.key = seed_keys(seed)[1]
+        if strategy == "static":
+            self.net_kwargs, self.programs = net_kwargs, {}
+        else:
+            net = sn.build_supernet(**net_kwargs, custom_backward=strategy == "supernet")
+            self.params = sn.init_params(net, seed_keys(seed)[0], batch.images.shape[1:])
+            suite = self.suite
+            self.program = jax.jit(
+                lambda p, ops, b, k: suite(net.apply, sn.variables_for(p, ops), b, k))
+
+    def call(self, arch):
+        if self.strategy == "static":
+            if arch not in self.programs:
+                model = nb201.build(arch, **self.net_kwargs)
+                variables = nb201.init(model, seed_keys(self.seed)[0])
+                suite = self.suite
+                fn = jax.jit(lambda v, b, k: suite(model.apply, v, b, k))
+                self.programs[arch] = (fn, variables)
+            fn, variables = self.programs[arch]
+            return _timed(fn, variables, self.batch, self.key)
+        ops = jax.numpy.asarray(sn.genotype_array(arch))
+        return _timed(self.program, self.params, ops, self.batch, self.key)
+
+
+def main(argv):
+    del argv
+    for name in FLAGS.proxies:
+        importlib.import_module(f"zcjax.proxies.{name}")
+    archs = [int(a) for a in FLAGS.archs] or [nb201.index_of(LARGEST), nb201.index_of(SMALL)]
+    batch = default_batch(FLAGS.batch_size, seed=0)
+    net_kwargs = dict(channels=FLAGS.channels, cells_per_stage=FLAGS.cells_per_stage)
+    sets = ([(p,) for p in FLAGS.proxies] if FLAGS.singles else []) + [tuple(FLAGS.proxies)]
+    rows = []
+    for names in sets:
+        runners = {s: Runner(s, names, batch, net_kwargs, FLAGS.seed) for s in FLAGS.strategies}
+        first = {(s, a): runners[s].call(a) for a in archs for s in FLAGS.strategies}
+        times = {k: [] for k in first}
+        for _ in range(FLAGS.repeats):
+            for a in archs:
+                for s in FLAGS.strategies:
+                    times[(s, a)].append(runners[s].call(a))
+        for (s, a), ts in times.items():
+            run = float(np.median(ts))
+            rows.append(dict(strategy=s, arch=a, proxies="+".join(names), first_call_s=first[(s, a)],
+                             compile_s=max(0.0, first[(s, a)] - run), run_s=run, runs=ts))
+    _print(rows)
+    if FLAGS.json_out:
+        with open(FLAGS.json_out, "w") as f:
+            json.dump(dict(rows=rows, batch_size=FLAGS.batch_size, archs=archs,
+                           load=os.getloadavg(), backend=jax.default_backend(),
+                           **net_kwargs), f, indent=1)
+
+
+def _print(rows):
+    static = {(r["arch"], r["proxies"]): r["run_s"] for r in rows if r["strategy"] == "static"}
+    print(f"{'strategy':13s} {'arch':>6s} {'proxies':28s} {'compile s':>9s} {'run s':>8s} "
+          f"{'vs static':>9s}")
+    for r in rows:
+        ref = static.get((r["arch"], r["proxies"]))
+        ratio = f"{r['run_s'] / ref:8.2f}x" if ref else ""
+        print(f"{r['strategy']:13s} {r['arch']:6d} {r['proxies']:28s} {r['compile_s']:9.2f} "
+              f"{r['run_s']:8.3f} {ratio:>9s}")
+    print(f"load average: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,183 @@
+"""Tests of the compile-once sweep path (zcjax.sweep.engine + zcjax.spaces.nb201.supernet).
+
+Tiny networks (C=4, N=1) and a batch of 8 keep these fast on CPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from zcjax.score import score
+from zcjax.spaces import nb201
+from zcjax.spaces.nb201 import supernet as sn
+from zcjax.sweep.engine import SweepConfig, SupernetScorer, compute_chunk
+from zcjax.sweep.runner import make_tasks
+
+MIXED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+TINY = dict(channels=4, cells_per_stage=1)
+
+
+def _available(names):
+    """The proxies among ``names`` whose module imports (others are being written)."""
+    found = []
+    for name in names:
+        try:
+            importlib.import_module(f"zcjax.proxies.{name}")
+            found.append(name)
+        except ImportError:
+            pass
+    return tuple(found)
+
+
+PROXIES = _available(sorted(sn.EXACT_PROXIES))
+needs_proxies = pytest.mark.skipif(not PROXIES, reason="no supernet-exact proxy importable yet")
+
+
+@pytest.fixture(scope="module")
+def batch():
+    from zcjax.data import default_batch
+
+    return default_batch(8, seed=0)
+
+
+class CompileCounter:
+    """Counts XLA backend compilations (jax's '/jax/core/compile/backend_compile_duration')."""
+
+    EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def __init__(self):
+        self.count = 0
+        self.active = False
+        jax.monitoring.register_event_duration_secs_listener(self._on_event)
+
+    def _on_event(self, event, duration, **kwargs):
+        if self.active and event == self.EVENT:
+            self.count += 1
+
+
+def test_static_params_are_a_subtree_of_supernet_params():
+    net = sn.build_supernet(**TINY, convention="official")
+    key = jax.random.key(3)
+    params = sn.init_params(net, key)
+    assert jax.tree.structure(params) == jax.tree.structure(
+        net.init(key, np.zeros((1, 32, 32, 3), np.float32))["params"])
+    for arch in (MIXED, 0, 4000):
+        static = nb201.init(nb201.build(arch, **TINY, convention="official"), key)["params"]
+        mapped = sn.to_static(params, arch)
+        assert jax.tree.structure(static) == jax.tree.structure(mapped)
+        for a, b in zip(jax.tree.leaves(static), jax.tree.leaves(mapped)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_supernet_forward_and_gradient_equal_static(batch):
+    net = sn.build_supernet(**TINY)
+    params = sn.init_params(net, jax.random.key(1))
+    apply = jax.jit(net.apply)
+    for arch in (MIXED, LARGEST, 15624):
+        model = nb201.build(arch, **TINY)
+        static = sn.to_static(params, arch)
+        variables = sn.variables_for(params, sn.genotype_array(arch))
+        np.testing.assert_allclose(apply(variables, batch.images),
+                                   model.apply({"params": static}, batch.images),
+                                   rtol=1e-5, atol=1e-6)
+        g_static = jax.grad(lambda p: model.apply({"params": p}, batch.images).sum())(static)
+        g_super = jax.jit(jax.grad(
+            lambda p: net.apply({**variables, "params": p}, batch.images).sum()))(
+                variables["params"])
+        g_super = sn.to_static(g_super, arch)
+        scale = max(float(np.max(np.abs(g))) for g in jax.tree.leaves(g_static))
+        for a, b in zip(jax.tree.leaves(g_static), jax.tree.leaves(g_super)):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * scale)
+
+
+@needs_proxies
+def test_fifty_cells_compile_once(batch):
+    counter = CompileCounter()
+    config = SweepConfig(proxies=PROXIES, **TINY)
+    scorer = SupernetScorer(config, config.proxies)
+    archs = list(range(0, nb201.genotype.NUM_CELLS, 313))[:50]
+    assert len(set(nb201.as_genotype(a) for a in archs)) == 50
+    scorer(archs[0], [0], batch)  # warm-up: the program, the parameter init, small eager ops
+    counter.active = True
+    for arch in archs[1:]:
+        scorer(arch, [0], batch)
+    counter.active = False
+    assert scorer.run._cache_size() == 1
+    assert counter.count == 0, f"{counter.count} compilations after the first cell"
+
+
+@needs_proxies
+@pytest.mark.parametrize("convention", ["zero_cost", "official"])
+def test_supernet_scores_equal_static(batch, convention):
+    config = SweepConfig(proxies=PROXIES, convention=convention, **TINY)
+    scorer = SupernetScorer(config, config.proxies)
+    archs = (MIXED, LARGEST, 123) if convention == "zero_cost" else (MIXED,)
+    for arch in archs:
+        got = scorer(arch, [0, 1], batch)
+        want = score(config.build(arch), batch, config.proxies, [0, 1], strategy="loop").scores
+        for name in config.proxies:
+            np.testing.assert_allclose(got[name], want[name], rtol=2e-5, atol=1e-6,
+                                       err_msg=f"{name} on {arch}")
+
+
+@needs_proxies
+def test_compute_chunk_same_records_either_compile_mode(batch):
+    tasks = make_tasks("nb201", [MIXED], [0], PROXIES, "c" * 16, "b" * 16)
+    by_mode = {}
+    for mode in ("static", "supernet"):
+        config = SweepConfig(proxies=PROXIES, compile=mode, **TINY)
+        by_mode[mode] = {(r.proxy, r.seed): r.value for r in compute_chunk(tasks, batch, config)}
+    static, fast = by_mode["static"], by_mode["supernet"]
+    assert static.keys() == fast.keys()
+    for key in static:
+        np.testing.assert_allclose(fast[key], static[key], rtol=2e-5, atol=1e-6)
+
+
+def test_config_rejects_unknown_compile_mode():
+    with pytest.raises(ValueError, match="compile"):
+        SweepConfig(proxies=(), compile="eager")
+
+
+_SHARDED = textwrap.dedent("""
+    import importlib, json, sys
+    import jax, numpy as np
+    from jax.sharding import Mesh
+    from zcjax.data import default_batch
+    from zcjax.sweep.engine import SweepConfig, SupernetScorer
+    proxies = tuple(sys.argv[1].split(","))
+    for p in proxies:
+        importlib.import_module("zcjax.proxies." + p)
+    assert len(jax.devices()) == 4, jax.devices()
+    batch = default_batch(8, seed=0)
+    scorer = SupernetScorer(SweepConfig(proxies=proxies, channels=4, cells_per_stage=1), proxies)
+    archs = [%r, %r, 123]
+    seeds = [0, 1]
+    mesh = Mesh(np.array(jax.devices()), ("items",))
+    sharded = scorer.score_sharded(archs, seeds, batch, mesh)
+    single = {n: np.stack([scorer(a, seeds, batch)[n] for a in archs]) for n in proxies}
+    print(json.dumps({n: [sharded[n].tolist(), single[n].tolist()] for n in proxies}))
+""") % (MIXED, LARGEST)
+
+
+@needs_proxies
+def test_four_device_sharded_equals_single_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", _SHARDED, ",".join(PROXIES)], env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json
+
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, (sharded, single) in result.items():
+        assert np.shape(sharded) == (3, 2)
+        np.testing.assert_allclose(sharded, single, rtol=2e-5, atol=1e-6, err_msg=name)

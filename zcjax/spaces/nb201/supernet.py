@@ -1,0 +1,385 @@
+"""The NAS-Bench-201 network with the genotype as data: one compilation for every cell.
+
+:class:`NB201Supernet` computes exactly what :class:`~zcjax.spaces.nb201.network.NB201Network`
+computes, but reads the cell from its variables (``variables["genotype"]["ops"]``, six op indices
+in :data:`~zcjax.spaces.nb201.genotype.OPS` order) and picks each edge's operation with
+``lax.switch``. A proxy program traced once therefore scores all 15,625 cells.
+
+Why the plain ``lax.switch`` backward was slow (root cause, measured)
+---------------------------------------------------------------------
+XLA:CPU runs a convolution fast (Eigen) only in canonical form (NHWC input, HWIO kernel, NHWC
+output). The gradient convolutions JAX emits are not canonical (kernel gradient
+``f01b_i01o->01bf``, input gradient ``b01f_01oi->b01f``); XLA:CPU's ``ConvCanonicalization`` pass
+rewrites them with transposes, but walks only the *entry* computation
+(``module->entry_computation()`` in ``xla/service/cpu/conv_canonicalization.cc``). Convolutions
+inside a conditional branch (or a while body: ``lax.map``, ``lax.scan``) keep their form and are
+emitted as naive loop nests. The forward convolutions are already canonical, hence a fast
+forward and a 16-33x slower backward. Compiled HLO of 2 cells (all ``nor_conv_3x3``): static
+gradient, 33 convolutions all ``b01f_01io->b01f``; switch gradient, 24 of 54 non-canonical.
+
+The fix, and the measurements behind it
+---------------------------------------
+1. :func:`conv_same` is a stride-1 convolution with a ``custom_vjp`` whose two gradient
+   convolutions are written in canonical form with explicit transposes (what the pass would
+   have done), so they stay fast inside branches.
+2. Each edge is a ``custom_vjp`` function (:func:`edge`) that switches in the forward and again in
+   the backward, keeping only its input as residual and recomputing the chosen operation. Plain
+   AD of ``lax.switch`` makes every branch output the residuals of all branches and costs more.
+
+Forward + gradient, batch 64, 2 cells of 16 channels at 32x32 (median of 5, interleaved, loaded
+machine): all-3x3 cell: static 0.65 s, switch + canonical conv 0.74 s, + per-edge custom_vjp
+0.64 s; small cell ``(skip, none, 1x1, pool, 3x3, skip)``: 0.21 s, 0.55 s, 0.27 s. Plain switch:
+9.8 s and 3.9 s.
+
+Whole network (C=16, N=5, batch 64, ``experiments/benchmark.py``, median of 3 interleaved runs,
+load average ~6 on 2 cores, so absolute seconds are ~2-3x a quiet machine's), supernet run time
+relative to the static module of each cell: grad_norm 1.09x / 1.00x (all-3x3 cell 1462 / small
+cell 10760), snip 0.91x / 1.21x, synflow 1.12x / 0.88x, the three fused 1.10x / 1.01x (3.04 s vs
+2.77 s; 0.75 s vs 0.75 s). Compiles: static 13-37 s per cell and proxy set; supernet 28-73 s
+once per proxy set, then 0 s for every further cell.
+
+Parameters: the same seed gives the same weights
+------------------------------------------------
+Flax derives a parameter's initial value from the init key and its path only, so the static
+network of any cell holds, edge by edge, the parameters of the all-``nor_conv_3x3`` or the
+all-``nor_conv_1x1`` network. The supernet's parameters are the all-3x3 network's tree (same
+paths) plus, for each edge ``edge_i_j``, a sibling ``edge_i_j_1x1`` holding the all-1x1
+network's edge: :func:`init_params` builds them from those two static inits, and
+:func:`to_static` maps them back to the static tree of one cell. Parameters of edges whose
+operation is not a convolution are zeroed by :func:`mask_params` before proxies see them, so
+proxies that sum over parameters (``l2_norm``) or their gradients agree with the static network.
+
+Limits: proxies that read per-layer intermediates inside cells (cells sow nothing here), count
+parameters or operations, intercept layer methods (``fisher``, ``croze``) or need forward-mode
+AD through the ``custom_vjp`` (``grasp``) must use the static network; :data:`EXACT_PROXIES` lists
+the proxies tested equal. A switch whose index is *batched* (``vmap`` over genotypes) becomes a
+``select`` that runs every branch: on accelerators batch seeds, and shard or loop genotypes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from zcjax.spaces import layers
+from zcjax.spaces.layers import LayerConvention
+from zcjax.spaces.nb201.genotype import EDGES, NUM_NODES, OPS, Genotype, as_genotype
+from zcjax.spaces.nb201.network import ResidualReduction, build
+
+Array = jax.Array
+
+#: Proxies whose supernet scores are tested equal to the static network's.
+EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "epsilon"})
+
+_DN = ("NHWC", "HWIO", "NHWC")
+_CONV = {OPS.index("nor_conv_1x1"): "_1x1", OPS.index("nor_conv_3x3"): ""}
+
+
+def _conv(x: Array, w: Array) -> Array:
+    p = w.shape[0] // 2
+    return lax.conv_general_dilated(x, w, (1, 1), ((p, p), (p, p)), dimension_numbers=_DN)
+
+
+@jax.custom_vjp
+def conv_same(x: Array, w: Array) -> Array:
+    """Stride-1 'same' convolution (NHWC, HWIO) whose gradient convolutions are canonical."""
+    return _conv(x, w)
+
+
+def _conv_fwd(x, w):
+    return _conv(x, w), (x, w)
+
+
+def _conv_bwd(res, dy):
+    x, w = res
+    p = w.shape[0] // 2
+    # dx: correlate dy with the flipped kernel, input/output channels swapped.
+    dx = _conv(dy, jnp.transpose(w[::-1, ::-1], (0, 1, 3, 2)))
+    # dw[a, b, i, o] = sum_{n,h,w} x_pad[n, h+a, w+b, i] dy[n, h, w, o]: a convolution with
+    # channels i as batch, samples n as features and dy as a (H, W, n, o) kernel.
+    dw = lax.conv_general_dilated(jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(dy, (1, 2, 0, 3)),
+                                  (1, 1), ((p, p), (p, p)), dimension_numbers=_DN)
+    return dx, jnp.transpose(dw, (1, 2, 0, 3))
+
+
+conv_same.defvjp(_conv_fwd, _conv_bwd)
+
+
+def relu_conv_bn(x: Array, p: dict, use_bn: bool, conv=conv_same) -> Array:
+    """:class:`zcjax.spaces.layers.ReLUConvBN` (stride 1) on a params subtree, as a function."""
+    params = p["conv"]["conv"]
+    y = conv(nn.relu(x), params["kernel"])
+    if "bias" in params:
+        y = y + params["bias"]
+    if use_bn:
+        mean = jnp.mean(y, axis=(0, 1, 2))
+        var = jnp.mean(jnp.square(y - mean), axis=(0, 1, 2))
+        y = (y - mean) * lax.rsqrt(var + layers.BN_EPS)
+        if "scale" in p.get("bn", {}):
+            y = y * p["bn"]["scale"] + p["bn"]["bias"]
+    return y
+
+
+def _branches(use_bn: bool, conv=conv_same):
+    return [
+        lambda x, p1, p3: layers.zero(x),
+        lambda x, p1, p3: x,
+        lambda x, p1, p3: relu_conv_bn(x, p1, use_bn, conv),
+        lambda x, p1, p3: relu_conv_bn(x, p3, use_bn, conv),
+        lambda x, p1, p3: layers.avg_pool_3x3(x),
+    ]
+
+
+@functools.lru_cache(maxsize=None)
+def _edge_fn(use_bn: bool):
+    branches = _branches(use_bn)
+
+    @jax.custom_vjp
+    def edge_(op, x, p1, p3):
+        return lax.switch(op, branches, x, p1, p3)
+
+    def fwd(op, x, p1, p3):
+        return edge_(op, x, p1, p3), (op, x, p1, p3)
+
+    def bwd(res, dy):
+        op, x, p1, p3 = res
+        pullbacks = [lambda x, p1, p3, dy, f=f: jax.vjp(f, x, p1, p3)[1](dy) for f in branches]
+        return (None, *lax.switch(op, pullbacks, x, p1, p3, dy))
+
+    edge_.defvjp(fwd, bwd)
+    return edge_
+
+
+def edge(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
+         custom_backward: bool = True) -> Array:
+    """One cell edge: operation ``OPS[op]`` on ``x``, with the 1x1 / 3x3 conv params.
+
+    ``custom_backward=False`` is the plain ``lax.switch`` with JAX's own AD (the slow baseline;
+    it also allows forward-mode AD).
+    """
+    if not custom_backward:
+        return lax.switch(op, _branches(use_bn, conv=_conv), x, p1, p3)
+    return _edge_fn(bool(use_bn))(op, x, p1, p3)
+
+
+# -- parameter declaration at the static network's paths ---------------------------------
+
+class _ConvParams(nn.Module):
+    kernel: int
+    in_features: int
+    features: int
+    use_bias: bool
+
+    @nn.compact
+    def __call__(self):
+        fan_in = self.in_features * self.kernel ** 2
+        shape = (self.kernel, self.kernel, self.in_features, self.features)
+        out = {"kernel": self.param("kernel", layers.torch_kernel_init, shape)}
+        if self.use_bias:
+            out["bias"] = self.param("bias", layers.torch_bias_init(fan_in), (self.features,))
+        return out
+
+
+class _Conv(nn.Module):
+    """``conv/conv/{kernel,bias}``, the nesting of :class:`zcjax.spaces.layers.Conv`."""
+
+    kernel: int
+    features: int
+    use_bias: bool
+
+    @nn.compact
+    def __call__(self):
+        return {"conv": _ConvParams(self.kernel, self.features, self.features, self.use_bias,
+                                    name="conv")()}
+
+
+class _BNParams(nn.Module):
+    features: int
+
+    @nn.compact
+    def __call__(self):
+        return {"scale": self.param("scale", nn.initializers.ones, (self.features,)),
+                "bias": self.param("bias", nn.initializers.zeros, (self.features,))}
+
+
+class _EdgeParams(nn.Module):
+    kernel: int
+    features: int
+    convention: LayerConvention
+
+    @nn.compact
+    def __call__(self):
+        out = {"conv": _Conv(self.kernel, self.features, self.convention.cell_conv_bias,
+                             name="conv")()}
+        if self.convention.cell_bn_affine:
+            out["bn"] = _BNParams(self.features, name="bn")()
+        return out
+
+
+class SwitchCell(nn.Module):
+    """A cell whose six operations come from a traced ``ops`` array."""
+
+    features: int
+    convention: LayerConvention
+    custom_backward: bool = True
+
+    @nn.compact
+    def __call__(self, x: Array, ops: Array, *, use_bn: bool = True) -> Array:
+        nodes = [x]
+        for to in range(1, NUM_NODES):
+            total = None
+            for frm in range(to):
+                name = f"edge_{frm}_{to}"
+                p3 = _EdgeParams(3, self.features, self.convention, name=name)()
+                p1 = _EdgeParams(1, self.features, self.convention, name=name + "_1x1")()
+                y = edge(ops[EDGES.index((to, frm))], nodes[frm], p1, p3, use_bn,
+                         self.custom_backward)
+                total = y if total is None else total + y
+            nodes.append(total)
+        return nodes[-1]
+
+
+class NB201Supernet(nn.Module):
+    """:class:`~zcjax.spaces.nb201.network.NB201Network` for every cell at once.
+
+    Variables: ``{"params": ..., "genotype": {"ops": int32 (6,)}}``. Outside the cells it is
+    the static network (same modules, names and sown intermediates). ``custom_backward=False``
+    gives the plain-switch baseline (see :func:`edge`).
+    """
+
+    channels: int = 16
+    cells_per_stage: int = 5
+    num_classes: int = 10
+    convention: LayerConvention = layers.ZERO_COST
+    custom_backward: bool = True
+
+    @nn.compact
+    def __call__(self, images: Array, *, use_bn: bool = True) -> Array:
+        ops = self.variable("genotype", "ops", lambda: jnp.zeros((len(EDGES),), jnp.int32)).value
+        outer_affine = self.convention.outer_bn_affine
+        x = layers.Conv(self.channels, 3, padding=1, name="stem_conv")(images)
+        if use_bn:
+            x = layers.BatchNorm(outer_affine, name="stem_bn")(x)
+        for stage in range(3):
+            features = self.channels * 2 ** stage
+            if stage > 0:
+                x = ResidualReduction(features, outer_affine, name=f"reduction_{stage}")(
+                    x, use_bn=use_bn)
+            for i in range(self.cells_per_stage):
+                x = SwitchCell(features, self.convention, self.custom_backward,
+                               name=f"cell_{stage}_{i}")(
+                    x, ops, use_bn=use_bn)
+        if use_bn:
+            x = layers.BatchNorm(outer_affine, name="last_bn")(x)
+        x = layers.ReLU(name="last_relu")(x)
+        self.sow("intermediates", layers.PRE_POOL, x)
+        return layers.Dense(self.num_classes, name="classifier")(layers.global_avg_pool(x))
+
+
+def build_supernet(*, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
+                   convention: "LayerConvention | str" = "zero_cost",
+                   custom_backward: bool = True) -> NB201Supernet:
+    return NB201Supernet(channels, cells_per_stage, num_classes,
+                         layers.get_convention(convention), custom_backward)
+
+
+def genotype_array(arch: "Genotype | str | int") -> np.ndarray:
+    """The ``ops`` variable of a cell: its op indices, int32 (6,)."""
+    return np.asarray(as_genotype(arch).op_indices, np.int32)
+
+
+# -- parameters: the mapping to and from the static network -------------------------------
+
+_ALL = {k: "|" + "|+|".join("|".join(f"{k}~{i}" for i in range(j)) for j in range(1, 4)) + "|"
+        for k in ("nor_conv_3x3", "nor_conv_1x1")}
+
+
+def _template_model(net: NB201Supernet, op: str):
+    return build(_ALL[op], channels=net.channels, cells_per_stage=net.cells_per_stage,
+                 num_classes=net.num_classes, convention=net.convention)
+
+
+_TEMPLATE_INITS: dict = {}
+
+
+def _template_init(net: NB201Supernet, image_shape: tuple):
+    """One jitted init (compiled once) of the all-3x3 and all-1x1 static networks."""
+    key = (net.channels, net.cells_per_stage, net.num_classes, net.convention.name, image_shape)
+    if key not in _TEMPLATE_INITS:
+        _TEMPLATE_INITS[key] = _make_template_init(net, image_shape)
+    return _TEMPLATE_INITS[key]
+
+
+def _make_template_init(net: NB201Supernet, image_shape: tuple):
+    models = [_template_model(net, op) for op in ("nor_conv_3x3", "nor_conv_1x1")]
+    zeros = jnp.zeros((1, *image_shape), jnp.float32)
+    return jax.jit(lambda key: tuple(m.init(key, zeros)["params"] for m in models))
+
+
+def init_params(net: NB201Supernet, key: Array, image_shape=(32, 32, 3)) -> dict:
+    """Supernet params equal, edge by edge, to the static network's for the same init key."""
+    p3, p1 = _template_init(net, tuple(image_shape))(key)
+    out = dict(p3)
+    for name, cell in p3.items():
+        if name.startswith("cell_"):
+            out[name] = {**cell, **{e + "_1x1": p1[name][e] for e in cell}}
+    return out
+
+
+def to_static(params: dict, arch: "Genotype | str | int") -> dict:
+    """The static network's params for one cell, taken from supernet params."""
+    ops = as_genotype(arch).op_indices
+    out = {}
+    for name, sub in params.items():
+        if not name.startswith("cell_"):
+            out[name] = sub
+            continue
+        cell = {}
+        for (to, frm), op in zip(EDGES, ops):
+            if op in _CONV:
+                cell[f"edge_{frm}_{to}"] = sub[f"edge_{frm}_{to}{_CONV[op]}"]
+        if cell:
+            out[name] = cell
+    return out
+
+
+def mask_params(params: dict, ops: Array) -> dict:
+    """Zeroes the parameters of edges whose operation (traced ``ops``) does not use them."""
+    out = {}
+    for name, sub in params.items():
+        if not name.startswith("cell_"):
+            out[name] = sub
+            continue
+        cell = {}
+        for (to, frm) in EDGES:
+            op = ops[EDGES.index((to, frm))]
+            for suffix, idx in (("", OPS.index("nor_conv_3x3")), ("_1x1", OPS.index("nor_conv_1x1"))):
+                key = f"edge_{frm}_{to}{suffix}"
+                keep = op == idx
+                cell[key] = jax.tree_util.tree_map(
+                    lambda a, keep=keep: jnp.where(keep, a, jnp.zeros_like(a)), sub[key])
+        out[name] = cell
+    return out
+
+
+def variables_for(params: dict, ops: Array, mask: bool = True) -> dict:
+    """Variables to apply the supernet to one cell (``ops`` may be traced)."""
+    ops = jnp.asarray(ops, jnp.int32)
+    return {"params": mask_params(params, ops) if mask else params, "genotype": {"ops": ops}}
+
+
+def static_equivalent(net: NB201Supernet, arch) -> nn.Module:
+    """The static network computing what ``net`` computes for ``arch``."""
+    return build(arch, channels=net.channels, cells_per_stage=net.cells_per_stage,
+                 num_classes=net.num_classes, convention=net.convention)
+
+
+def batch_genotypes(archs: Sequence) -> np.ndarray:
+    """int32 (n, 6) op indices of several cells."""
+    return np.stack([genotype_array(a) for a in archs])
