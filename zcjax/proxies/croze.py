@@ -1,0 +1,453 @@
+"""CRoZe: consistency of a network and a robust surrogate on clean and perturbed inputs.
+
+Ha, Kim & Hwang, "Generalizable Lightweight Proxy for Robust Neural Architecture Search against
+Diverse Perturbations", NeurIPS 2023 (arXiv:2306.05031). Reference implementation:
+``HyeonjeongHa/CRoZe``, ``zero_cost_methods/pruners/measures/croze.py`` with ``adj_weights``
+and ``get_layer_metric_array_adv_feats`` from ``zero_cost_methods/pruners/p_utils.py``, on the
+NAS-Bench-201 model of ``nasbench_space/models/nasbench2*.py`` (the zero-cost-nas model).
+
+Two registered variants:
+
+``croze`` -- the reference code, quirks included (:data:`REFERENCE`)
+--------------------------------------------------------------------
+1. **Network copy.** The measure is registered with ``bn=False``: the network is rebuilt with
+   ``use_bn=False``, which removes the batch norms of the stem, of the cells and before the
+   classifier -- but *not* those of the two residual reduction blocks, whose ``ReLUConvBN`` are
+   built without the ``use_bn`` flag. Those keep affine batch norm in training mode. Here the
+   network is applied with ``use_bn=True`` and a Flax method interceptor turns every
+   :class:`~zcjax.spaces.layers.BatchNorm` outside a ``reduction_*`` module into the identity
+   (``bn="reduction"``).
+2. **|theta|.** Every parameter (kernels, biases, batch-norm scales and shifts) is replaced by its
+   absolute value (``linearize``, carried over from SynFlow) -- in both the clean network and
+   the copy that becomes the surrogate.
+3. **Clean pass.** ``g = d CE(f(|theta|, x), y) / d theta`` (mean cross-entropy), and the clean
+   features.
+4. **Robust surrogate** (one adversarial weight perturbation step, as AWP): an SGD step of
+   learning rate ``lr = 1e-3`` on ``-CE`` gives ``diff = lr * g`` (the same gradient as step 3:
+   same network, same batch, same mode); for every parameter with more than one dimension whose
+   name contains ``weight`` -- conv and linear kernels -- ``theta_r = |theta| + gamma *
+   ||theta_l|| / (||diff_l|| + 1e-30) * diff_l`` with ``gamma = 2.0`` (twice the layer's norm).
+   Biases and batch-norm parameters are not perturbed.
+5. **Input perturbation** (``fgsm_attack``): ``x_r = clamp(x - eps * sign(d CE(f(theta_r, x),
+   y) / d x), 0, 1)`` with ``eps = 0.01``. Quirks: the step *subtracts* the gradient sign (it
+   lowers the loss, the opposite of FGSM), and the clamp to ``[0, 1]`` is applied to images that
+   are already normalised (mean/std), which flattens every value outside ``[0, 1]``.
+6. **Perturbed pass.** Features of ``f(theta_r, x_r)`` and ``g_r = d CE(f(theta_r, x_r), y) / d
+   theta_r``. Quirk: the surrogate's gradients are not zeroed after step 5, whose backward pass
+   also accumulated ``d CE(f(theta_r, x), y) / d theta_r`` into them; so ``g_r`` is the sum of
+   both gradients (``accumulate_fgsm_grads=True``).
+7. **Score.** For every convolution and linear layer ``l`` with a gradient (those on the forward
+   path), with ``cos`` PyTorch's ``CosineSimilarity(dim=0)``::
+
+       w_l = sum(1 + cos(theta_r_l, |theta_l|))       # over dim 0 = output channels
+       s_l = sum(|cos(g_r_l, g_l)|)                   # over dim 0 = output channels
+       f_l = sum(1 + cos(z_r_k(l), z_k(l)))           # over dim 0 = the batch
+       croze = sum_l |w_l * s_l * f_l|
+
+   Quirk: ``dim=0`` makes each term a *sum* of cosines -- one per input channel and kernel tap
+   for weights and gradients, one per feature-map entry for features -- not one cosine per
+   layer, so layers weigh by their fan-in and by the size of their feature map. In Flax layout
+   (kernels ``(kh, kw, in, out)``, features NHWC) the cosine runs over the last kernel axis and
+   over the batch axis. The cosine is the PyTorch 1.10 one (the pinned version):
+   ``x.y / sqrt(max(|x|^2 |y|^2, eps^2))``, ``eps = 1e-8``; a zero vector gives 0, so a layer
+   whose gradient is zero (e.g. it feeds only a ``none`` edge) contributes 0.
+8. **Features** ``z_k`` are five per network, not one per layer: ``z_0`` the stem output, ``z_1``
+   and ``z_2`` the outputs of the two reduction blocks, ``z_3`` the output of the last cell, and
+   ``z_4`` the globally pooled features entering the classifier. Layer ``l`` uses ``z_k(l)`` with
+   ``k = (number of cells entered so far) // 5`` (``+1`` for the classifier): the stem uses
+   ``z_0``, the first four cells of stage ``s`` use ``z_s`` but the fifth uses ``z_{s+1}``, the
+   reduction after stage ``s`` uses ``z_{s+1}`` and the classifier ``z_4``. The reference
+   hard-codes 5 cells per stage; here ``5`` is the network's ``cells_per_stage`` (the same for the
+   benchmark network, ``N = 5``).
+9. **Precision.** The reference casts both networks to float64 (``net.double()``), and it needs
+   to: with ``|theta|`` and no batch norm in the cells, activations grow by orders of magnitude
+   per cell, and the reductions' shortcut (pool + 1x1 conv, no batch norm) carries them past the
+   reductions' batch norm. On the benchmark network (C=16, N=5) a cell of 3x3 convolutions
+   reaches logits of ~1e44, past float32's 3e38. So ``croze`` computes in float64 inside
+   (``double=True``: a local ``jax.enable_x64`` scope, whatever the global setting; checked
+   under ``jit`` and ``vmap``) and returns a float32 score. Cosines and norms are also
+   computed scale-safely (each vector divided by its largest magnitude first).
+
+The batch of the reference experiments is 8 images (``main.py --batch_size 8``), one batch,
+seed 42. CRoZe draws no random numbers (no random start): ``key`` is ignored. Higher is better
+(``main.py`` takes the argmax).
+
+``croze_paper`` -- the formula of the paper (:data:`PAPER`)
+------------------------------------------------------------
+The same surrogate and score structure, ``sum_m |(1 + cos(theta_r_m, theta_m)) * |cos(g_r_m,
+g_m)| * (1 + cos(z_r_m, z_m))|``, with the code's quirks removed as we read the paper: the
+network as given (signed weights, every batch norm in training mode), an FGSM step that *raises*
+the loss (``x_r = x + eps * sign(grad)``, no clamp), ``g_r`` the gradient on ``x_r`` only, one
+cosine per layer over the flattened tensors, and each layer's own output as its feature ``z_m``
+(the convolution output, or the logits for the classifier). With every batch norm in place
+nothing overflows, so it runs in the parameters' dtype (``double=False``) and its clean pass is
+the shared forward and backward of the :class:`~zcjax.proxies.context.Context`. ``gamma``,
+``lr`` and ``eps`` are the code's values.
+
+Both variants need a zcjax network whose modules are named as in
+:mod:`zcjax.spaces.nb201.network` for the reference features (``stem_conv``, ``cell_<s>_<i>``,
+``reduction_<s>``, ``last_relu``); the paper variant needs only zcjax convolutions (which sow
+``conv_out``) and at most one linear layer, whose output must be the logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from zcjax.proxies.base import (ApplyFn, Variables, cross_entropy, is_layer_weight, path_names,
+                                register)
+from zcjax.proxies.context import Context
+from zcjax.spaces import layers
+
+Array = jax.Array
+
+#: The ``EPS`` of the reference's ``adj_weights`` (``p_utils.py``).
+AWP_EPS = 1e-30
+#: The ``eps`` of ``torch.nn.CosineSimilarity``.
+COSINE_EPS = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class CrozeConfig:
+    """The choices that distinguish the reference code from the paper's formula.
+
+    Attributes:
+      gamma: weight-perturbation step relative to each layer's norm (reference 2.0).
+      lr: learning rate of the reference's SGD step; it cancels in the normalisation except
+        against ``AWP_EPS``.
+      fgsm_eps: input step size (reference 0.01).
+      fgsm_sign: ``-1``: ``x - eps * sign(grad)`` (reference); ``+1``: FGSM proper.
+      clamp: ``(lo, hi)`` the perturbed input is clipped to (reference ``(0, 1)``), or None.
+      abs_params: use ``|theta|`` for every parameter (reference True).
+      accumulate_fgsm_grads: add the FGSM pass's parameter gradient to ``g_r`` (reference True).
+      cosine: ``"dim0"`` (a sum of PyTorch ``dim=0`` cosines, reference) or ``"flat"`` (one
+        cosine per layer over the flattened tensors).
+      features: ``"stage"`` (the reference's five features and its layer-to-feature map) or
+        ``"layer"`` (each layer's own output).
+      bn: ``"reduction"`` (batch norm only in the reduction blocks, reference) or ``"all"``.
+      double: compute in float64 (the reference's ``net.double()``), whatever JAX's global x64
+        setting; the score is returned as float32. False: the parameters' dtype.
+    """
+
+    gamma: float = 2.0
+    lr: float = 1e-3
+    fgsm_eps: float = 0.01
+    fgsm_sign: int = -1
+    clamp: tuple[float, float] | None = (0.0, 1.0)
+    abs_params: bool = True
+    accumulate_fgsm_grads: bool = True
+    cosine: str = "dim0"
+    features: str = "stage"
+    bn: str = "reduction"
+    double: bool = True
+
+    def __post_init__(self):
+        if self.fgsm_sign not in (-1, 1):
+            raise ValueError(f"fgsm_sign must be -1 or +1, got {self.fgsm_sign}")
+        if self.cosine not in ("dim0", "flat"):
+            raise ValueError(f"cosine must be 'dim0' or 'flat', got {self.cosine!r}")
+        if self.features not in ("stage", "layer"):
+            raise ValueError(f"features must be 'stage' or 'layer', got {self.features!r}")
+        if self.bn not in ("reduction", "all"):
+            raise ValueError(f"bn must be 'reduction' or 'all', got {self.bn!r}")
+
+
+#: The reference code's behaviour (registered as ``croze``).
+REFERENCE = CrozeConfig()
+#: The paper's formula (registered as ``croze_paper``).
+PAPER = CrozeConfig(fgsm_sign=1, clamp=None, abs_params=False, accumulate_fgsm_grads=False,
+                    cosine="flat", features="layer", bn="all", double=False)
+
+
+# -- numerics -------------------------------------------------------------------------------
+
+def _safe_scale(x: Array, axis) -> Array:
+    s = jnp.max(jnp.abs(x), axis=axis, keepdims=True)
+    return jnp.where(s > 0, s, jnp.ones_like(s))
+
+
+def torch_cosine(a: Array, b: Array, axis=None, eps: float = COSINE_EPS) -> Array:
+    """PyTorch 1.10's ``cosine_similarity``: ``a.b / sqrt(max(|a|^2 |b|^2, eps^2))`` along ``axis``.
+
+    ``axis=None`` takes one cosine of the flattened arrays. Each input is divided by its largest
+    magnitude first, so the squared norms cannot overflow (the value is unchanged).
+    """
+    if axis is None:
+        a, b, axis = jnp.ravel(a), jnp.ravel(b), 0
+    sa, sb = _safe_scale(a, axis), _safe_scale(b, axis)
+    an, bn_ = a / sa, b / sb
+    num = jnp.sum(an * bn_, axis=axis)
+    den = jnp.sqrt(jnp.sum(an * an, axis=axis)) * jnp.sqrt(jnp.sum(bn_ * bn_, axis=axis))
+    scale = jnp.squeeze(sa, axis) * jnp.squeeze(sb, axis)
+    return num / jnp.maximum(den, eps / scale)
+
+
+def _norm(x: Array) -> Array:
+    """Frobenius norm without overflow of the squares."""
+    s = jnp.max(jnp.abs(x))
+    s = jnp.where(s > 0, s, jnp.ones_like(s))
+    return s * jnp.sqrt(jnp.sum(jnp.square(x / s)))
+
+
+# -- network plumbing -----------------------------------------------------------------------
+
+def _reduction_bn_only(next_fun, args, kwargs, context):
+    """Interceptor: every zcjax BatchNorm outside a ``reduction_*`` module is the identity."""
+    if isinstance(context.module, layers.BatchNorm) and context.method_name == "__call__":
+        path = context.module.scope.path if context.module.scope is not None else ()
+        if not any(str(p).startswith("reduction") for p in path):
+            return args[0]
+    return next_fun(*args, **kwargs)
+
+
+def _top_level(module: nn.Module, method_name: str) -> bool:
+    """capture_intermediates filter: the outputs of the network's direct submodules."""
+    return method_name == "__call__" and module.scope is not None and len(module.scope.path) == 1
+
+
+_CELL = re.compile(r"^cell_(\d+)_(\d+)$")
+_REDUCTION = re.compile(r"^reduction_(\d+)$")
+
+
+def _first_output(captured: Mapping, name: str) -> Array:
+    try:
+        return captured[name]["__call__"][0]
+    except KeyError:
+        raise ValueError(
+            f"CRoZe's reference features need a zcjax NAS-Bench-201 network (module {name!r} "
+            f"not found among {sorted(captured)}); use croze_paper for other networks") from None
+
+
+def _stage_features(captured: Mapping) -> tuple[list[Array], int]:
+    """The reference's five features and the number of cells per stage."""
+    cells = [m for m in (_CELL.match(k) for k in captured) if m]
+    n = sum(1 for m in cells if m.group(1) == "0")
+    if n == 0:
+        raise ValueError("CRoZe's reference features need a zcjax NAS-Bench-201 network "
+                         f"(no cell_0_* module among {sorted(captured)})")
+    stages = 1 + max(int(m.group(1)) for m in cells)
+    stem = captured["stem_bn"]["__call__"][0] if "stem_bn" in captured else \
+        _first_output(captured, "stem_conv")
+    feats = [stem]
+    feats += [_first_output(captured, f"reduction_{s}") for s in range(1, stages)]
+    feats.append(_first_output(captured, f"cell_{stages - 1}_{n - 1}"))
+    feats.append(jnp.mean(_first_output(captured, "last_relu"), axis=(1, 2)))
+    return feats, n
+
+
+def stage_feature_index(path, cells_per_stage: int, stages: int = 3) -> int:
+    """The reference's feature index for the layer at ``path`` (``layer_cnt // 5``, +1 if linear).
+
+    ``layer_cnt`` counts the cells entered so far in module order: stem, the cells of stage 0,
+    reduction 1, the cells of stage 1, reduction 2, the cells of stage 2, classifier.
+    """
+    top = path_names(path)[0]
+    n = cells_per_stage
+    if top.startswith("stem"):
+        cnt = 0
+    elif m := _CELL.match(top):
+        cnt = int(m.group(1)) * n + int(m.group(2)) + 1
+    elif m := _REDUCTION.match(top):
+        cnt = int(m.group(1)) * n
+    elif top == "classifier":
+        return (stages * n) // n + 1
+    else:
+        raise ValueError(f"no reference feature for layer {'/'.join(path_names(path))}")
+    return cnt // n
+
+
+def _layer_features(sown: Mapping, logits: Array, params) -> dict[tuple[str, ...], Array]:
+    """Each layer's own output, keyed by the kernel's path: conv_out, or the logits."""
+    outs: dict[tuple[str, ...], list[Array]] = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(sown)[0]:
+        names = path_names(path)
+        if layers.CONV_OUT in names:
+            module = names[:names.index(layers.CONV_OUT)]
+            outs.setdefault(module + ("conv", "kernel"), []).append(leaf)
+    kernels = [path_names(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]
+               if is_layer_weight(p)]
+    dense = [k for k in kernels if k[-2] == "dense"]
+    if len(dense) > 1:
+        raise ValueError("croze with per-layer features supports one linear layer (the "
+                         f"classifier), found {len(dense)}")
+    feats = {k: (v[0] if len(v) == 1 else jnp.concatenate([jnp.ravel(x) for x in v]))
+             for k, v in outs.items()}
+    for k in dense:
+        feats[k] = logits
+    missing = [k for k in kernels if k not in feats]
+    if missing:
+        raise ValueError(f"no output feature for layers {['/'.join(k) for k in missing]}")
+    return feats
+
+
+# -- the proxy ------------------------------------------------------------------------------
+
+@jax.jit
+def _perturb_weights(params, grads, gamma, lr):
+    """One layer-wise adversarial weight perturbation step (the reference's ``adj_weights``)."""
+
+    def step(path, w, g):
+        if not is_layer_weight(path):
+            return w
+        diff = lr * g
+        return w + gamma * (_norm(w) / (_norm(diff) + AWP_EPS)) * diff
+
+    return jax.tree_util.tree_map_with_path(step, params, grads)
+
+
+def _layer_score(w, w_r, g, g_r, z, z_r, cosine: str) -> Array:
+    if cosine == "dim0":
+        # PyTorch dim 0 of a weight is the output channel: Flax's last kernel axis.
+        w_sim = jnp.sum(1 + torch_cosine(w_r, w, axis=-1))
+        g_sim = jnp.sum(jnp.abs(torch_cosine(g_r, g, axis=-1)))
+        z_sim = jnp.sum(1 + torch_cosine(z_r, z, axis=0))
+    else:
+        w_sim = 1 + torch_cosine(w_r, w)
+        g_sim = jnp.abs(torch_cosine(g_r, g))
+        z_sim = 1 + torch_cosine(z_r, z)
+    return jnp.abs(w_sim * g_sim * z_sim)
+
+
+@functools.partial(jax.jit, static_argnames="cosine")
+def _total_score(layers_: list, cosine: str) -> Array:
+    """``sum_l |w_l * s_l * f_l|`` over ``(w, w_r, g, g_r, z, z_r)`` tuples, one per layer."""
+    return jnp.sum(jnp.stack([_layer_score(*args, cosine) for args in layers_]))
+
+
+def _loss_grads_impl(apply_fn, bn, capture, others, params, images, labels):
+    def loss(p, x):
+        variables = {**others, "params": p}
+        if bn == "reduction":
+            with nn.intercept_methods(_reduction_bn_only):
+                logits, state = apply_fn(variables, x, capture_intermediates=capture,
+                                         mutable=["intermediates"])
+        else:
+            logits, state = apply_fn(variables, x, capture_intermediates=capture,
+                                     mutable=["intermediates"])
+        return cross_entropy(logits, labels), (logits, state.get("intermediates", {}))
+
+    return jax.grad(loss, argnums=(0, 1), has_aux=True)(params, images)
+
+
+_loss_grads_jit = jax.jit(_loss_grads_impl, static_argnums=(0, 1, 2))
+
+
+def _loss_grads(apply_fn, bn, capture, others, params, images, labels):
+    """One forward and backward pass, jitted with the network as a static argument.
+
+    Inlined under an outer ``jit``; called eagerly it runs one compiled program (cached per
+    network and shapes) instead of hundreds of single operations. Unhashable ``apply_fn`` fall
+    back to the plain function.
+    """
+    try:
+        hash(apply_fn)
+    except TypeError:
+        return _loss_grads_impl(apply_fn, bn, capture, others, params, images, labels)
+    return _loss_grads_jit(apply_fn, bn, capture, others, params, images, labels)
+
+
+def croze_from_context(ctx: Context, config: CrozeConfig = REFERENCE, **overrides) -> Array:
+    """CRoZe of the context's network on its batch under ``config`` (see the module doc)."""
+    cfg = dataclasses.replace(config, **overrides) if overrides else config
+    if cfg.double:
+        # The reference's net.double(): float64 inside, whatever JAX's global x64 setting.
+        with jax.enable_x64(True):
+            def to64(a):
+                a = jnp.asarray(a)
+                return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+            variables = jax.tree_util.tree_map(to64, dict(ctx.variables))
+            score = _croze(ctx.apply_fn, variables, to64(ctx.images), ctx.labels, cfg, None)
+            return score.astype(jnp.float32)
+    shared = ctx if (not cfg.abs_params and cfg.bn == "all" and cfg.features == "layer") else None
+    return _croze(ctx.apply_fn, ctx.variables, ctx.images, ctx.labels, cfg, shared)
+
+
+def _croze(apply_fn, variables, x, y, cfg: CrozeConfig, shared: Context | None) -> Array:
+    capture = _top_level if cfg.features == "stage" else False
+    others = {k: v for k, v in variables.items() if k != "params"}
+
+    def grad(params, images):
+        """((d loss / d params, d loss / d images), (logits, intermediates)): one pass."""
+        return _loss_grads(apply_fn, cfg.bn, capture, others, params, images, y)
+
+    # Clean pass: the shared context pass when the network is used as given.
+    params = variables["params"]
+    if cfg.abs_params:
+        params = jax.tree_util.tree_map(jnp.abs, params)
+    if shared is not None:
+        g, logits, inter = shared.param_grads, shared.logits, shared.sown
+    else:
+        (g, _), (logits, inter) = grad(params, x)
+
+    # Robust surrogate and perturbed input.
+    params_r = _perturb_weights(params, g, cfg.gamma, cfg.lr)
+    (g_fgsm, gx), _ = grad(params_r, x)
+    x_r = x + cfg.fgsm_sign * cfg.fgsm_eps * jnp.sign(gx)
+    if cfg.clamp is not None:
+        x_r = jnp.clip(x_r, cfg.clamp[0], cfg.clamp[1])
+    x_r = jax.lax.stop_gradient(x_r)
+    (g_r, _), (logits_r, inter_r) = grad(params_r, x_r)
+    if cfg.accumulate_fgsm_grads:
+        g_r = jax.tree_util.tree_map(jnp.add, g_r, g_fgsm)
+
+    # Features per layer.
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    if cfg.features == "stage":
+        feats, n = _stage_features(inter)
+        feats_r, _ = _stage_features(inter_r)
+        feature_of = lambda path: (feats[stage_feature_index(path, n)],  # noqa: E731
+                                   feats_r[stage_feature_index(path, n)])
+    else:
+        by_layer = _layer_features(inter, logits, params)
+        by_layer_r = _layer_features(inter_r, logits_r, params)
+        feature_of = lambda path: (by_layer[path_names(path)],  # noqa: E731
+                                   by_layer_r[path_names(path)])
+
+    leaves = lambda tree: jax.tree_util.tree_leaves(tree)  # noqa: E731
+    per_layer = []
+    for (path, w), w_r, gl, gl_r in zip(flat, leaves(params_r), leaves(g), leaves(g_r)):
+        if is_layer_weight(path):
+            per_layer.append((w, w_r, gl, gl_r, *feature_of(path)))
+    if not per_layer:
+        raise ValueError("the network has no convolution or linear kernels to score")
+    return _total_score(per_layer, cfg.cosine).astype(jnp.float32)
+
+
+_META = dict(needs_labels=True, needs_gradients=True, data_free=False, higher_is_better=True,
+             batch_size=8,
+             paper="Ha, Kim & Hwang, 'Generalizable Lightweight Proxy for Robust Neural "
+                   "Architecture Search against Diverse Perturbations', NeurIPS 2023")
+
+
+@register("croze", reference="HyeonjeongHa/CRoZe zero_cost_methods/pruners/measures/croze.py "
+                             "(quirks kept)", **_META)
+def _croze_reference(ctx: Context) -> Array:
+    """CRoZe as the reference code computes it (|theta|, reduction-only BN, dim-0 cosines)."""
+    return croze_from_context(ctx, REFERENCE)
+
+
+@register("croze_paper", reference="the paper's formula; surrogate constants from "
+                                   "HyeonjeongHa/CRoZe", **_META)
+def _croze_paper(ctx: Context) -> Array:
+    """CRoZe as the paper writes it (signed weights, FGSM ascent, per-layer cosines)."""
+    return croze_from_context(ctx, PAPER)
+
+
+def croze(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None,
+          **overrides: Any) -> Array:
+    """CRoZe with the reference code's behaviour; keywords override :class:`CrozeConfig` fields."""
+    return croze_from_context(Context(apply_fn, variables, batch, key), REFERENCE, **overrides)
+
+
+def croze_paper(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None,
+                **overrides: Any) -> Array:
+    """CRoZe following the paper's formula; keywords override :class:`CrozeConfig` fields."""
+    return croze_from_context(Context(apply_fn, variables, batch, key), PAPER, **overrides)

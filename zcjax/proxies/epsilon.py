@@ -1,0 +1,227 @@
+"""Epsilon (epsinas): output spread of a network under two constant weight settings.
+
+Gracheva, "Trainless model performance estimation based on random weights initialisations",
+2021 (arXiv:2112.14590). Reference implementation: ``egracheva/epsinas``,
+``NAS-Bench-201/epsinas_utils.py`` (``compute_epsinas``), reproduced here.
+
+Algorithm (reference behaviour, kept exactly)
+---------------------------------------------
+For each of two constants ``w1 < w2``:
+
+1. every weight -- convolution and linear kernels, affine batch-norm scales -- is set to the
+   constant and every bias (linear, convolution, batch-norm shift) to zero. Here this is a
+   :func:`jax.tree_util.tree_map_with_path` over the parameters: leaves named ``kernel``,
+   ``scale`` or ``embedding`` become the constant, leaves named ``bias`` become 0, anything else
+   is left untouched (as the reference's ``initialize_weights`` only touches modules with a
+   ``weight`` / ``bias`` attribute);
+2. one forward pass on the batch, batch norm with the batch's statistics;
+3. the whole output, flattened (batch x outputs), is min-max normalised:
+   ``p = (y - nanmin(y)) / (nanmax(y) - nanmin(y))``.
+
+Then, with ``p1``, ``p2`` the two normalised outputs stacked into a ``(2, N*K)`` array:
+
+4. entries equal to 0 are set to NaN (quirk: this drops the minimum of each output, and every
+   entry tied with it, from both sums below);
+5. ``score = nanmean(|p1 - p2|) / nanmean([p1, p2])``: the mean absolute difference over
+   positions where both are defined, divided by the joint mean of all defined entries of both
+   (not the mean of the two means, which differs when the NaN counts differ).
+
+Constants: NAS-Bench-201 ``(1e-7, 1)``, NAS-Bench-101 ``(1e-4, 10)`` (the ``weights`` of the
+reference's ``Reproduce.ipynb`` notebooks); see :data:`EPSILON_WEIGHTS` and
+:func:`epsilon_for`. The registered ``epsilon`` uses the NAS-Bench-201 pair.
+
+Labels are not used; gradients are not needed. Higher is better (the reference correlates the
+raw score with accuracy).
+
+NaN
+---
+The score is NaN -- never an exception -- when a network's output is constant (``max == min``,
+e.g. every path multiplied by zero or values underflowing at ``w = 1e-7``), when it is not finite
+(``inf`` makes every entry ``0`` or NaN), or when nothing survives step 4. The proxy stays a pure
+jit-able function and does not log; :func:`epsilon_diagnostics` (eager, host side) recomputes
+the per-constant output ranges and says which of these happened.
+
+Matching the reference network
+------------------------------
+The reference scores NAS-Bench-201 networks built by the official code (``TinyNetwork``: no conv
+bias, affine batch norm everywhere) with ``num_classes = 1``. Build with
+``convention="official"`` to match it: under constant weights the conv biases vanish anyway, but
+the cells' affine batch-norm scales (also set to the constant) do not exist in the ``zero_cost``
+and ``naslib`` conventions, so those give different scores. The number of classes does not
+matter: with constant weights and zero biases every logit of a sample equals
+``w * sum(features)``, so the K outputs of a sample are K copies of one value and the score is
+the same for any K. The reference runs in float32 with batch 256 (``Reproduce.ipynb``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zcjax.proxies.base import ApplyFn, Variables, path_names, register
+from zcjax.proxies.context import Context
+
+Array = jax.Array
+
+#: Constant weight pairs of the reference per search space (``Reproduce.ipynb`` notebooks).
+EPSILON_WEIGHTS: Mapping[str, tuple[float, float]] = {
+    "nb201": (1e-7, 1.0),
+    "nb101": (1e-4, 10.0),
+}
+
+_SPACE_ALIASES = {  # keys: lower case, without "-" and "_"
+    "nb201": "nb201", "nasbench201": "nb201", "natsbenchtss": "nb201",
+    "nb101": "nb101", "nasbench101": "nb101",
+}
+
+#: Parameter names set to the constant; ``bias`` leaves are set to zero.
+WEIGHT_NAMES = ("kernel", "scale", "embedding")
+BIAS_NAMES = ("bias",)
+
+
+def epsilon_for(space: str) -> tuple[float, float]:
+    """The reference's constant pair for a search space (``"nb201"``, ``"nb101"`` or aliases)."""
+    key = _SPACE_ALIASES.get(space.lower().replace("-", "").replace("_", ""))
+    if key is None:
+        raise ValueError(f"no epsilon constants for search space {space!r}; "
+                         f"known: {sorted(EPSILON_WEIGHTS)}; pass weights=(w1, w2)")
+    return EPSILON_WEIGHTS[key]
+
+
+def _check_weights(weights: Sequence[float]) -> tuple[float, float]:
+    weights = tuple(float(w) for w in weights)
+    if len(weights) != 2:
+        raise ValueError(f"epsilon needs exactly two constant weights, got {weights}")
+    if not all(math.isfinite(w) for w in weights) or weights[0] == weights[1]:
+        raise ValueError(f"epsilon needs two different finite constants, got {weights}")
+    return weights
+
+
+def constant_params(params, weight: float):
+    """``params`` with every weight set to ``weight`` and every bias to zero.
+
+    The constants are computed from the incoming leaves (``leaf * 0 + weight``) so that, under
+    ``jit``, they are not compile-time constants: with literal constant weights XLA (CPU)
+    constant-folds and simplifies the network and, measured on NAS-Bench-201 (C=16, N=5), returned
+    outputs that were all 0 or ~1e33 where the same forward with the weights as run-time values
+    (and float64) gives 1e-33..1e-31 and 0.7..84. (Finite parameters are assumed.)
+    """
+
+    def set_leaf(path, leaf):
+        name = path_names(path)[-1]
+        if name in BIAS_NAMES:
+            return leaf * 0
+        if name in WEIGHT_NAMES:
+            return leaf * 0 + jnp.asarray(weight, leaf.dtype)
+        return leaf
+
+    return jax.tree_util.tree_map_with_path(set_leaf, params)
+
+
+def _min_max(y: Array) -> Array:
+    """The flattened output, min-max normalised over all its entries (NaN-aware bounds)."""
+    y = jnp.ravel(y)
+    lo, hi = jnp.nanmin(y), jnp.nanmax(y)
+    return (y - lo) / (hi - lo)
+
+
+def epsilon_score(normalised: Array) -> Array:
+    """The reference's score from the two normalised outputs stacked as ``(2, M)``."""
+    p = jnp.where(normalised == 0, jnp.nan, normalised)
+    mae = jnp.nanmean(jnp.abs(p[0] - p[1]))
+    return mae / jnp.nanmean(p)
+
+
+def _forward_impl(apply_fn, variables, images):
+    return apply_fn(variables, images)
+
+
+_forward_jit = jax.jit(_forward_impl, static_argnums=0)
+
+
+def _forward(apply_fn, variables, images):
+    """The network's output, jitted with the network static: inlined under an outer ``jit``,
+    one cached program instead of single operations when called eagerly."""
+    try:
+        hash(apply_fn)
+    except TypeError:
+        return _forward_impl(apply_fn, variables, images)
+    return _forward_jit(apply_fn, variables, images)
+
+
+def _outputs(ctx: Context, weights) -> list[Array]:
+    # Two plain forwards, not vmapped (unrolled measured faster on CPU).
+    return [_forward(ctx.apply_fn, {**ctx.variables, "params": constant_params(ctx.params, w)},
+                     ctx.images)
+            for w in weights]
+
+
+def epsilon_from_context(ctx: Context,
+                         weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> Array:
+    """Epsilon for the context's network and images (labels ignored); see the module doc."""
+    weights = _check_weights(weights)
+    outs = _outputs(ctx, weights)
+    return epsilon_score(jnp.stack([_min_max(y) for y in outs])).astype(jnp.float32)
+
+
+@register("epsilon", needs_labels=False, needs_gradients=False, data_free=False,
+          higher_is_better=True, batch_size=256,
+          paper="Gracheva, 'Trainless model performance estimation based on random weights "
+                "initialisations', arXiv:2112.14590, 2021",
+          reference="egracheva/epsinas NAS-Bench-201/epsinas_utils.py compute_epsinas "
+                    "(weights 1e-7, 1)")
+def _epsilon_nb201(ctx: Context) -> Array:
+    """Epsilon with the NAS-Bench-201 constants (1e-7, 1); NaN for a constant output."""
+    return epsilon_from_context(ctx, EPSILON_WEIGHTS["nb201"])
+
+
+def epsilon(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None, *,
+            weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> Array:
+    """Epsilon score (float32 scalar) of a network on a batch; labels are not used.
+
+    Args:
+      apply_fn, variables, batch, key: the proxy contract (:mod:`zcjax.proxies.base`).
+      weights: the two constants; ``epsilon_for("nb101")`` gives the NAS-Bench-101 pair.
+
+    Returns NaN (not an error) for a network whose output is constant or not finite; see
+    :func:`epsilon_diagnostics`.
+    """
+    return epsilon_from_context(Context(apply_fn, variables, batch, key), weights)
+
+
+def epsilon_diagnostics(apply_fn: ApplyFn, variables: Variables, batch, *,
+                        weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> dict:
+    """Why an epsilon score is (or is not) NaN: the per-constant output ranges, host side.
+
+    Runs eagerly (not for use under ``jit``). Returns a dict with ``score`` (float), ``outputs``
+    (one dict per constant: ``weight``, ``min``, ``max``, ``range``, ``nonfinite`` -- the number
+    of NaN or infinite outputs -- and ``dropped``, the number of normalised entries equal to 0
+    that the score ignores) and ``reason``: ``None`` for a finite score, else a sentence.
+    """
+    weights = _check_weights(weights)
+    ctx = Context(apply_fn, variables, batch, None)
+    outs = [np.asarray(y, np.float64).ravel() for y in _outputs(ctx, weights)]
+    normalised = jnp.stack([_min_max(jnp.asarray(y, jnp.float32)) for y in outs])
+    score = float(epsilon_score(normalised))
+    reports, reasons = [], []
+    for w, y, p in zip(weights, outs, np.asarray(normalised)):
+        finite = y[np.isfinite(y)]
+        lo = float(finite.min()) if finite.size else float("nan")
+        hi = float(finite.max()) if finite.size else float("nan")
+        nonfinite = int(y.size - finite.size)
+        reports.append({"weight": w, "min": lo, "max": hi, "range": hi - lo,
+                        "nonfinite": nonfinite, "dropped": int(np.sum(p == 0))})
+        if nonfinite:
+            reasons.append(f"weight {w:g}: {nonfinite} of {y.size} outputs are not finite")
+        elif hi == lo:
+            reasons.append(f"weight {w:g}: the output is constant ({lo:g}), so min-max "
+                           f"normalisation divides 0 by 0")
+    reason = None
+    if not math.isfinite(score):
+        reason = "; ".join(reasons) or (
+            "no entry survives: every normalised output is 0 or NaN for one of the constants")
+    return {"score": score, "outputs": reports, "reason": reason}
