@@ -1,0 +1,297 @@
+"""The experiment scripts, run in-process on tiny settings (C=4, N=1, batch 8).
+
+Only ``score`` (and ``quickstart``, which reuses its store) run networks: four cells, one seed,
+two proxies that share one compiled supernet program. The analyses (``correlate``, ``robustness``, ``search``) read a store filled
+with synthetic scores written under the same setting's hashes, which is fast and lets the tests
+check that a proxy built from the ground truth comes out on top.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `experiments` is not installed; plain `pytest` needs the root
+    sys.path.insert(0, str(REPO))
+
+from experiments import common, correlate, quickstart, robustness, score, search  # noqa: E402
+
+FLAGS = flags.FLAGS
+TINY = ["--channels=4", "--cells_per_stage=1", "--batch_size=8"]
+# Proxies the engine's supernet scores with one compiled program for every cell (a proxy outside
+# it compiles one program per cell, about 10-14 s of CPU time each even at C=4, N=1).
+REAL_PROXIES = ("grad_norm", "snip")
+# Four cells, test accuracies 58.8, 73.6, 86.8 and 94.4 %.
+CELLS = "indices:10867,15133,4384,13714"
+N_CELLS = 4
+
+
+def run_main(module, argv):
+    """Parses ``argv`` as the script's command line and runs its ``main``; flags restored."""
+    with flagsaver.flagsaver():
+        FLAGS.unparse_flags()
+        FLAGS(["prog", *argv])
+        return module.main(["prog"])
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# -- a store scored for real ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    available = common.load_all_proxies()
+    missing = [p for p in REAL_PROXIES if p not in available]
+    if missing:
+        pytest.skip(f"proxies {missing} not registered yet")
+    ws = tmp_path_factory.mktemp("scored_ws")
+    argv = [f"--workspace={ws}", f"--archs={CELLS}",
+            f"--proxies={','.join(REAL_PROXIES)}", "--seeds=0", "--nocompilation_cache", *TINY]
+    run_main(score, argv)
+    return ws, argv
+
+
+def test_score_writes_store_and_csv(scored):
+    ws, _ = scored
+    store = ws / "results" / "scores.sqlite"
+    rows = read_csv(ws / "results" / "scores.csv")
+    assert store.is_file()
+    assert len(rows) == N_CELLS * len(REAL_PROXIES)
+    assert {r["proxy"] for r in rows} == set(REAL_PROXIES)
+    assert len({r["arch"] for r in rows}) == N_CELLS
+    assert all(np.isfinite(float(r["value"])) for r in rows)
+
+
+def test_score_rerun_skips_stored_work(scored):
+    ws, _ = scored
+    setting = common.Setting(channels=4, cells_per_stage=1, batch_size=8)
+    result = score.run(common.select_archs(CELLS), REAL_PROXIES, [0], setting,
+                       ws / "results" / "scores.sqlite", progress=False)
+    assert result.summary.tasks_skipped == N_CELLS and result.summary.tasks_computed == 0
+
+
+def test_correlate_on_scored_store(scored, capsys):
+    ws, _ = scored
+    run_main(correlate, [f"--workspace={ws}", *TINY, "--out_prefix=corr"])
+    out = capsys.readouterr().out
+    rows = read_csv(ws / "results" / "corr.csv")
+    assert sorted(r["proxy"] for r in rows) == sorted(REAL_PROXIES)
+    assert all(r["n_used"] == str(N_CELLS) for r in rows)
+    assert "| proxy | N | Kendall τ ↑" in out
+    for suffix in (".md", ".tex", "_scatter.png"):
+        assert (ws / "results" / f"corr{suffix}").is_file()
+
+
+def test_quickstart_reuses_scored_store(scored, capsys):
+    ws, _ = scored
+    run_main(quickstart, [f"--workspace={ws}", f"--store={ws / 'results' / 'scores.sqlite'}",
+                          f"--archs={CELLS}", "--seeds=0", "--nocompilation_cache",
+                          f"--proxies={','.join(REAL_PROXIES)}", *TINY])
+    out = capsys.readouterr().out
+    assert "network: C=4, N=1" in out
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    # header, rule and the cells; then header, rule and one line per proxy
+    assert len(table) == 2 + N_CELLS + 2 + len(REAL_PROXIES)
+    assert f"Spearman ρ vs accuracy ({N_CELLS} cells)" in out
+    for idx in common.select_archs(CELLS):
+        assert f"| {idx} |" in out
+
+
+def test_search_scores_missing_cells(scored):
+    ws, _ = scored
+    run_main(search, [f"--workspace={ws}", *TINY, "--pool=classes", "--n=3", "--trials=2",
+                      f"--proxies={','.join(REAL_PROXIES)}", "--seeds=0", "--out_prefix=sp"])
+    rows = read_csv(ws / "results" / "sp.csv")
+    assert [r["method"] for r in rows] == [*REAL_PROXIES, "random", "sample best", "space best"]
+    trials = read_csv(ws / "results" / "sp_trials.csv")
+    assert len(trials) == 2 * (len(REAL_PROXIES) + 1)
+    assert all(int(t["arch_index"]) >= 0 for t in trials)
+
+
+# -- a synthetic store ------------------------------------------------------------------------
+
+N_SYNTH = 40
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """40 random cells x 2 seeds x 3 proxies: accuracy + noise, robust accuracy + noise, noise."""
+    from zcjax.evaluate import targets
+    from zcjax.spaces import nb201
+    from zcjax.sweep.store import Record, ResultStore
+
+    ws = tmp_path_factory.mktemp("synthetic_ws")
+    setting = common.Setting(channels=4, cells_per_stage=1, batch_size=8)
+    ch, bh = common.hashes(setting)
+    acc = targets.target("test_accuracy", "cifar10")
+    rob = targets.target("pgd@Linf:eps=1", "cifar10")
+    rng = np.random.default_rng(0)
+    records = []
+    for i in rng.choice(nb201.NUM_CELLS, N_SYNTH, replace=False):
+        arch = nb201.from_index(int(i)).to_string()
+        for seed in (0, 1):
+            values = {"synth_good": acc[i] + rng.normal(0, 1.0),
+                      "synth_robust": 100 * rob[i] + rng.normal(0, 1.0),
+                      "synth_noise": rng.normal()}
+            records += [Record("nb201", arch, p, ch, seed, bh, float(v))
+                        for p, v in values.items()]
+    with ResultStore(ws / "results" / "scores.sqlite") as store:
+        store.put_many(records)
+    return ws
+
+
+def test_correlate_synthetic_tables(synthetic, capsys):
+    ws = synthetic
+    run_main(correlate, [f"--workspace={ws}", *TINY, "--out_prefix=c", "--ks=0.1,5",
+                         "--metrics=kendall_tau,spearman_rho,pearson_r,precision_at_top_k,"
+                         "best_rank_at_k"])
+    rows = read_csv(ws / "results" / "c.csv")
+    assert [r["proxy"] for r in rows][0] == "synth_good"  # sorted by Kendall tau
+    assert len(rows) == 3
+    assert set(rows[0]) >= {"kendall_tau", "pearson_r", "precision_at_top_k@0.1",
+                            "precision_at_top_k@5", "best_rank_at_k@5"}
+    by = {r["proxy"]: r for r in rows}
+    assert float(by["synth_good"]["kendall_tau"]) > 0.5 > abs(float(by["synth_noise"]
+                                                                    ["kendall_tau"]))
+    assert all(r["n_used"] == str(N_SYNTH) for r in rows)
+    tex = (ws / "results" / "c.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and "synth\\_good" in tex
+    assert (ws / "results" / "c_scatter.png").stat().st_size > 1000
+    assert "| synth_good | 40 |" in capsys.readouterr().out
+
+
+def test_correlate_per_class_and_robust_target(synthetic):
+    ws = synthetic
+    run_main(correlate, [f"--workspace={ws}", *TINY, "--per_class", "--out_prefix=cc",
+                         "--target=pgd@Linf:eps=1", "--scatter_x=symlog"])
+    rows = read_csv(ws / "results" / "cc.csv")
+    n = int(rows[0]["n_used"])
+    assert 1 < n <= N_SYNTH  # one entry per isomorphism class of the 40 cells
+    assert rows[0]["proxy"] == "synth_robust"
+    assert (ws / "results" / "cc_scatter.png").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target=no_such_target"], "bad target spec"),
+    (["--target=pgd@Linf:eps=0.3"], "not available"),
+    (["--channels=8"], "has no scores for"),
+    (["--proxies=synth_good,nope"], "no stored scores for proxies"),
+    (["--metrics=kendall_tau,nope"], "unknown metrics"),
+])
+def test_correlate_errors(synthetic, argv, message):
+    base = [f"--workspace={synthetic}", *TINY]
+    if "--channels=8" in argv:
+        base.remove("--channels=4")
+    with pytest.raises(SystemExit, match=message):
+        run_main(correlate, base + argv)
+
+
+def test_correlate_missing_store(tmp_path):
+    with pytest.raises(SystemExit, match="no score store"):
+        run_main(correlate, [f"--workspace={tmp_path}", *TINY])
+    assert not (tmp_path / "results" / "scores.sqlite").exists()  # not created by the check
+
+
+def test_correlate_rejects_non_nb201_archs(tmp_path):
+    from zcjax.sweep.store import Record, ResultStore
+
+    ch, bh = common.hashes(common.Setting(channels=4, cells_per_stage=1, batch_size=8))
+    with ResultStore(tmp_path / "results" / "scores.sqlite") as store:
+        store.put_many([Record("nb201", "|not_an_op~0|+|x~0|x~1|+|x~0|x~1|x~2|", "p", ch, 0,
+                               bh, 1.0)])
+    with pytest.raises(SystemExit, match="not NAS-Bench-201 cells"):
+        run_main(correlate, [f"--workspace={tmp_path}", *TINY])
+
+
+def test_robustness_regression_table(synthetic, capsys):
+    ws = synthetic
+    run_main(robustness, [f"--workspace={ws}", *TINY, "--out_prefix=r",
+                          "--train_sizes=10,1000,0.8", "--fit_seeds=0,1", "--n_estimators=10",
+                          "--n_repeats=2"])
+    out = capsys.readouterr().out
+    assert "train size 1000 skipped" in out
+    rows = read_csv(ws / "results" / "r.csv")
+    # clean and robust: one row per size; joint: two outputs per size; 2 sizes ran
+    assert len(rows) == 2 + 2 + 4
+    assert {r["target"] for r in rows} == {"clean", "robust", "joint"}
+    assert {r["output"] for r in rows if r["target"] == "joint"} == {"clean", "pgd@Linf:eps=1"}
+    assert {"r2_mean", "r2_std", "kendall_tau_mean", "oob_r2_mean"} <= set(rows[0])
+    robust_80 = [r for r in rows if r["target"] == "robust" and r["train_size"] == "80%"][0]
+    assert float(robust_80["kendall_tau_mean"]) > 0.3
+    imp = read_csv(ws / "results" / "r_importance.csv")
+    assert len(imp) == 3 * 3  # target sets x features
+    top_robust = max((r for r in imp if r["target"] == "robust"),
+                     key=lambda r: float(r["permutation_mean"]))
+    assert top_robust["proxy"] == "synth_robust"
+    assert (ws / "results" / "r_importance.png").stat().st_size > 1000
+    assert "R² ↑" in (ws / "results" / "r.md").read_text()
+
+
+def test_robustness_no_size_fits(synthetic):
+    with pytest.raises(SystemExit, match="no training size fits"):
+        run_main(robustness, [f"--workspace={synthetic}", *TINY, "--train_sizes=1000",
+                              "--n_estimators=5"])
+
+
+def test_search_table(synthetic, capsys):
+    ws = synthetic
+    run_main(search, [f"--workspace={ws}", *TINY, "--out_prefix=s", "--n=5,20", "--trials=4",
+                      "--combine=rank_sum"])
+    rows = read_csv(ws / "results" / "s.csv")
+    methods = ["synth_good", "synth_noise", "synth_robust", "rank_sum", "random",
+               "sample best", "space best"]
+    assert [r["method"] for r in rows] == methods * 2
+    assert [r["n"] for r in rows] == ["5"] * 7 + ["20"] * 7
+    by = {(r["method"], r["n"]): r for r in rows}
+    assert float(by[("synth_good", "20")]["regret_mean"]) <= float(
+        by[("random", "20")]["regret_mean"]) + 1e-9
+    assert float(by[("space best", "5")]["target_mean"]) == pytest.approx(94.373, abs=1e-3)
+    assert len(read_csv(ws / "results" / "s_trials.csv")) == 2 * 4 * 5
+    assert "| synth_good | 5 |" in capsys.readouterr().out
+
+
+def test_search_n_larger_than_pool(synthetic):
+    with pytest.raises(SystemExit, match="exceeds"):
+        run_main(search, [f"--workspace={synthetic}", *TINY, "--n=500"])
+
+
+# -- helpers and the notebook ----------------------------------------------------------------
+
+def test_select_archs_and_parsers():
+    assert common.select_archs("range:3-5") == [3, 4, 5]
+    assert common.select_archs("indices:9,2,9") == [9, 2]
+    assert len(common.select_archs("classes")) == 6466
+    s = common.select_archs("sample:5", 1)
+    assert s == sorted(s) and len(set(s)) == 5 and s == common.select_archs("sample:5", 1)
+    for bad in ("sample:0", "range:5-3", "nope", "indices:99999"):
+        with pytest.raises(common.ExperimentError):
+            common.select_archs(bad)
+    assert common.parse_int_list("0,2-4") == [0, 2, 3, 4]
+    assert common.parse_sizes("20,100,0.8") == [20, 100, 0.8]
+    with pytest.raises(common.ExperimentError):
+        common.parse_sizes("1.5")
+
+
+def test_notebook_is_valid():
+    path = REPO / "notebooks" / "zcjax_colab.ipynb"
+    nb = json.loads(path.read_text())
+    assert nb["nbformat"] == 4 and nb["cells"]
+    for cell in nb["cells"]:
+        assert cell["cell_type"] in ("markdown", "code")
+        assert isinstance(cell["source"], (list, str))
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    for step in ("score.run(", "correlate.run(", "robustness.run(", "search.run(", "jax.devices()"):
+        assert step in code
