@@ -457,3 +457,15 @@ def test_croze_reference_needs_nb201_structure(tiny_batch):
     variables = numpy_init(model, 0)
     with pytest.raises(ValueError, match="NAS-Bench-201"):
         croze_mod.croze(model.apply, variables, tiny_batch)
+
+
+def test_epsilon_resolves_outputs_that_float32_flushes_to_zero():
+    """Cell 6311 at benchmark size: its w=1e-7 output (~1e-40) is subnormal in float32,
+    which XLA:CPU flushes to 0 (a constant output, NaN score); float64 resolves it."""
+    from zcjax.data import default_batch
+
+    model = nb201.build(6311)
+    variables = nb201.init(model, jax.random.key(0))
+    ctx = Context(model.apply, variables, default_batch(16), None)
+    assert np.isnan(eps_mod.epsilon_from_context(ctx, dtype=jnp.float32))
+    assert np.isfinite(eps_mod.epsilon_from_context(ctx))

@@ -41,6 +41,17 @@ e.g. every path multiplied by zero or values underflowing at ``w = 1e-7``), when
 jit-able function and does not log; :func:`epsilon_diagnostics` (eager, host side) recomputes
 the per-constant output ranges and says which of these happened.
 
+Precision (deviation)
+---------------------
+With ``w = 1e-7`` the output of a deep NAS-Bench-201 path is a product of several factors of
+1e-7 (the affine batch norms outside the cells scale by the constant too), 1e-31 and below. The
+reference runs in float32 on PyTorch, which keeps subnormal numbers (down to 1.4e-45); XLA:CPU
+flushes float32 subnormals to zero, so for about half of the random NB201 cells the whole
+``w = 1e-7`` output became exactly 0 and the score NaN (cell 6311, for example). The two
+forwards therefore run in float64 (inside :func:`jax.enable_x64`, which works under ``jit``),
+which resolves every output the reference resolves; only the score is cast to float32.
+``epsilon_from_context(ctx, dtype=jnp.float32)`` gives the float32 pass.
+
 Matching the reference network
 ------------------------------
 The reference scores NAS-Bench-201 networks built by the official code (``TinyNetwork``: no conv
@@ -153,19 +164,26 @@ def _forward(apply_fn, variables, images):
     return _forward_jit(apply_fn, variables, images)
 
 
-def _outputs(ctx: Context, weights) -> list[Array]:
+def _outputs(ctx: Context, weights, dtype=jnp.float64) -> list[Array]:
     # Two plain forwards, not vmapped (unrolled measured faster on CPU).
-    return [_forward(ctx.apply_fn, {**ctx.variables, "params": constant_params(ctx.params, w)},
-                     ctx.images)
+    params = jax.tree.map(lambda p: p.astype(dtype), ctx.params)
+    images = ctx.images.astype(dtype)
+    return [_forward(ctx.apply_fn, {**ctx.variables, "params": constant_params(params, w)},
+                     images)
             for w in weights]
 
 
-def epsilon_from_context(ctx: Context,
-                         weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> Array:
-    """Epsilon for the context's network and images (labels ignored); see the module doc."""
+def epsilon_from_context(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"],
+                         dtype=jnp.float64) -> Array:
+    """Epsilon for the context's network and images (labels ignored); see the module doc.
+
+    ``dtype=jnp.float64`` (the default) runs the two forwards in double precision; see
+    "Precision" in the module doc. ``jnp.float32`` gives the float32 pass of XLA.
+    """
     weights = _check_weights(weights)
-    outs = _outputs(ctx, weights)
-    return epsilon_score(jnp.stack([_min_max(y) for y in outs])).astype(jnp.float32)
+    with jax.enable_x64(dtype == jnp.float64):
+        outs = _outputs(ctx, weights, dtype)
+        return epsilon_score(jnp.stack([_min_max(y) for y in outs])).astype(jnp.float32)
 
 
 @register("epsilon", needs_labels=False, needs_gradients=False, data_free=False,
