@@ -7,7 +7,8 @@ Formula (the reference's score ``S``; the registered proxy returns ``ln S``, see
     synflow = ln S
 
 Every parameter ``theta`` (kernels, biases, and batch-norm parameters if any) is replaced by its
-absolute value, every batch norm is removed (``apply(..., use_bn=False)``), and the network is
+absolute value, batch norm is removed (``apply(..., use_bn=False)``: the reference's
+``get_prunable_copy(bn=False)``, which keeps only the two reduction blocks' BN), and the network is
 run on a single all-ones image with the batch's image shape; ``R`` is the sum of the outputs.
 ``S`` sums ``|W * dR/dW|`` over the convolution and linear kernels ``W_l`` (biases and
 batch-norm parameters are not counted). With non-negative weights and input every activation

@@ -9,9 +9,12 @@ Cell operations: ``none`` (``x * 0``), ``skip_connect`` (identity), ``nor_conv_1
 ``nor_conv_3x3`` (ReLU-Conv-BN), ``avg_pool_3x3`` (stride 1, padding excluded from the mean).
 Layer conventions (conv bias, affine batch norm) are described in :mod:`zcjax.spaces.layers`.
 
-Calling the module: ``logits = model.apply(variables, images)`` with NHWC images. The keyword
-``use_bn=False`` drops every batch norm while keeping every other parameter where it is (what the
-references do for SynFlow); ``mutable=["intermediates"]`` also returns what the layers sowed.
+Calling the module: ``logits = model.apply(variables, images)`` with NHWC images;
+``mutable=["intermediates"]`` also returns what the layers sowed. The keyword ``use_bn=False``
+gives the network that zero-cost-nas's ``get_prunable_copy(bn=False)`` builds for SynFlow: batch
+norm removed from the stem, the cells and the last layer, every other parameter where it is. The
+two ResNet reduction blocks keep their batch norm, as in the reference, whose ``reduction``
+module is built without the ``use_bn`` flag (CRoZe's reference inherits the same network).
 """
 
 from __future__ import annotations
@@ -111,8 +114,8 @@ class NB201Network(nn.Module):
         for stage in range(3):
             features = self.channels * 2 ** stage
             if stage > 0:
-                x = ResidualReduction(features, outer_affine, name=f"reduction_{stage}")(
-                    x, use_bn=use_bn)
+                # use_bn=False keeps the reductions' BN, as the references do (module doc).
+                x = ResidualReduction(features, outer_affine, name=f"reduction_{stage}")(x)
             for i in range(self.cells_per_stage):
                 x = Cell(self.genotype, features, self.convention, name=f"cell_{stage}_{i}")(
                     x, use_bn=use_bn)
