@@ -19,7 +19,7 @@ asked for.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Mapping
 
 import chex
 import jax
@@ -75,6 +75,10 @@ class Context:
         """Every activation sown under ``tag`` during the shared forward pass."""
         return collect(self.sown, tag)
 
+    def weighted_intermediates(self, tag: str) -> list[tuple[Array, Array]]:
+        """``(value, weight)`` for every site sown under ``tag`` (see :func:`weighted_sites`)."""
+        return [(value, weight) for value, weight in weighted_sites(self.sown, tag)]
+
     @functools.cached_property
     def loss(self) -> Array:
         return cross_entropy(self.logits, self.labels)
@@ -104,3 +108,41 @@ class Context:
         labels = self.labels if labels is None else labels
         logits = self.apply_fn({**self.variables, "params": params}, images, **kwargs)
         return cross_entropy(logits, labels)
+
+
+#: A site's presence weight is sown under ``tag + WEIGHT_SUFFIX`` next to its value.
+WEIGHT_SUFFIX = "_weight"
+
+
+def weighted_sites(sown: Any, tag: str) -> list[tuple[Array, Array]]:
+    """``(value, weight)`` for every value sown under ``tag``, in tree order.
+
+    A network whose set of layers is data (the NB201 supernet) sows a value at every *potential*
+    site and, under ``tag + "_weight"`` in the same module, one scalar per value: 1.0 where the
+    site exists in the static network of the current architecture, 0.0 where it does not (the
+    value is then finite but meaningless). Values sown without weights (static networks) get
+    weight 1.0. A proxy that accumulates ``weight * term`` over the sites therefore scores the
+    supernet exactly as the static network.
+    """
+    out = []
+
+    def walk(node):
+        if not isinstance(node, Mapping):
+            return
+        for key in sorted(node):
+            if key == tag:
+                values = node[key]
+                values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+                weights = node.get(tag + WEIGHT_SUFFIX)
+                if weights is None:
+                    weights = tuple(jnp.ones((), v.dtype) for v in values)
+                weights = tuple(weights) if isinstance(weights, (tuple, list)) else (weights,)
+                if len(weights) != len(values):
+                    raise ValueError(f"{len(values)} values sown under {tag!r} but "
+                                     f"{len(weights)} weights")
+                out.extend(zip(values, weights))
+            else:
+                walk(node[key])
+
+    walk(sown)
+    return out

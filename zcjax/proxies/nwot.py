@@ -22,7 +22,8 @@ same kernel with batch 128 and counts only ReLUs reached by a preceding backward
 NAS-Bench-201 networks is every ReLU.
 
 Conventions: the ReLU inputs are the ``relu_in`` intermediates of the shared forward pass (every
-:class:`~zcjax.spaces.layers.ReLU`). ``K`` is accumulated in float32 (entries are integers, exact
+:class:`~zcjax.spaces.layers.ReLU`), each weighted by its presence weight (1 in static networks;
+0 at the NB201 supernet's sites that the current cell lacks, which then add nothing). ``K`` is accumulated in float32 (entries are integers, exact
 below 2**24 = 16.7M, far above the 0.9M of the NB201 benchmark network at batch 64) and its
 log-determinant is taken in float32; on NB201 networks this agrees with the float64 reference to
 about 1e-7 relative. A singular ``K`` (two samples with identical codes, e.g. a duplicated
@@ -42,22 +43,36 @@ from zcjax.spaces.layers import RELU_IN
 Array = jax.Array
 
 
-def hamming_kernel(activations: list[Array]) -> Array:
-    """``sum_l c_l c_l^T + (1 - c_l)(1 - c_l)^T`` over layers, ``c_l = (a_l > 0)``."""
+def hamming_kernel(activations: list[Array], weights: list[Array] | None = None) -> Array:
+    """``sum_l w_l (c_l c_l^T + (1 - c_l)(1 - c_l)^T)`` over layers, ``c_l = (a_l > 0)``.
+
+    ``weights`` (default all 1) are the sites' presence weights (see
+    :meth:`~zcjax.proxies.context.Context.weighted_intermediates`): a weight-0 site adds exactly
+    nothing, and neither does its NaN check.
+    """
     if not activations:
         raise ValueError("the network sowed no ReLU inputs ('relu_in'); nwot needs them")
+    if weights is None:
+        weights = [None] * len(activations)
     n = activations[0].shape[0]
     kernel = jnp.zeros((n, n), jnp.float32)
-    for a in activations:
+    finite = []
+    for a, w in zip(activations, weights):
         c = (a.reshape(n, -1) > 0).astype(jnp.float32)
         d = c.shape[1]
         gram = jnp.matmul(c, c.T, precision=jax.lax.Precision.HIGHEST)
         ones = jnp.sum(c, axis=1)
         # (1 - c)(1 - c)^T = D - r_i - r_j + c c^T, with r the number of active units.
-        kernel = kernel + 2.0 * gram - ones[:, None] - ones[None, :] + d
+        term = 2.0 * gram - ones[:, None] - ones[None, :] + d
+        ok = jnp.all(jnp.isfinite(a))
+        if w is not None:
+            present = w != 0
+            term = jnp.where(present, w.astype(jnp.float32) * term, 0.0)
+            ok = ok | ~present
+        kernel = kernel + term
+        finite.append(ok)
     # A NaN activation compares as "not > 0"; keep it visible instead.
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in activations]))
-    return jnp.where(finite, kernel, jnp.nan)
+    return jnp.where(jnp.all(jnp.stack(finite)), kernel, jnp.nan)
 
 
 @register("nwot", aliases=("naswot",), needs_labels=False, needs_gradients=False,
@@ -70,4 +85,5 @@ def nwot(ctx: Context) -> Array:
 
     See :mod:`zcjax.proxies.nwot`.
     """
-    return jnp.linalg.slogdet(hamming_kernel(ctx.intermediates(RELU_IN)))[1]
+    sites = ctx.weighted_intermediates(RELU_IN)
+    return jnp.linalg.slogdet(hamming_kernel([a for a, _ in sites], [w for _, w in sites]))[1]

@@ -47,12 +47,14 @@ biases and BN scales (none in zcjax spaces) are left as they are.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from zcjax.proxies.base import collect, path_names, register
-from zcjax.proxies.context import Context
+from zcjax.proxies.context import WEIGHT_SUFFIX, Context
 from zcjax.spaces import layers
 
 Array = jax.Array
@@ -61,35 +63,81 @@ Array = jax.Array
 ALPHA = 1e-2
 #: PyTorch's default BatchNorm momentum (the reference's running_var update).
 BN_MOMENTUM = 0.1
+#: Optional variables collection: a tree like ``params`` of 0/1 scalars, 0 for parameters of
+#: layers the network does not use (set by the NB201 supernet; see :func:`gaussian_params`).
+PRESENCE = "presence"
 
 
-def gaussian_params(params, key: Array):
+def gaussian_params(params, key: Array, presence=None):
     """The reference's ``network_weight_gaussian_init``: kernels ~ N(0, 1), biases 0, scales 1.
 
     All kernels are drawn in one ``jax.random.normal`` call (one random-bit kernel instead of
-    one per layer, which compiles much faster) and cut into shape.
+    one per layer, which compiles much faster) and cut into shape, in tree order.
+
+    ``presence`` (optional, a tree like ``params`` of 0/1 scalars, possibly traced): parameters
+    with presence 0 belong to layers the network does not use (the NB201 supernet's unused
+    edges). They are set to 0 and take no draws, so the kernels that are present receive
+    exactly the draws of the network without the absent ones: each kernel starts at the total
+    size of the *present* kernels before it (a traced offset), and with JAX's partitionable
+    Threefry (the default, ``jax_threefry_partitionable``) the first ``m`` of ``n`` draws do
+    not depend on ``n``.
     """
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    present = ([None] * len(leaves) if presence is None
+               else jax.tree_util.tree_leaves(presence))
+    if len(present) != len(leaves):
+        raise ValueError("presence must have one scalar per parameter")
     kernels = [leaf for path, leaf in leaves if path_names(path)[-1] == "kernel"]
     total = sum(int(leaf.size) for leaf in kernels)
     dtype = kernels[0].dtype if kernels else jnp.float32
     draws = jax.random.normal(key, (total,), dtype)
     new, offset = [], 0
-    for path, leaf in leaves:
+    for (path, leaf), here in zip(leaves, present):
         name = path_names(path)[-1]
         if name == "kernel":
-            leaf = draws[offset:offset + leaf.size].reshape(leaf.shape)
-            offset += leaf.size
+            size = leaf.size
+            if here is None:
+                leaf = draws[offset:offset + size].reshape(leaf.shape)
+                offset += size
+            else:
+                start = jnp.asarray(offset, jnp.int32)
+                leaf = jax.lax.dynamic_slice(draws, (start,), (size,)).reshape(leaf.shape)
+                leaf = jnp.where(here != 0, leaf, jnp.zeros_like(leaf))
+                offset = offset + jnp.where(here != 0, size, 0).astype(jnp.int32)
         elif name == "bias":
             leaf = jnp.zeros_like(leaf)
         elif name == "scale":
-            leaf = jnp.ones_like(leaf)
+            leaf = jnp.ones_like(leaf) if here is None else jnp.where(
+                here != 0, jnp.ones_like(leaf), jnp.zeros_like(leaf))
         new.append(leaf)
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
+def _weighted_bn_sites(sown) -> list[tuple[Array, int, Array]]:
+    """``(batch variance, count, presence weight)`` of batch norms sown with a weight.
+
+    Networks whose batch norms are not :class:`~zcjax.spaces.layers.BatchNorm` modules (the NB201
+    supernet's cell edges) sow, per potential site, ``bn_var``, ``bn_var_weight`` and
+    ``bn_var_count`` (see :func:`zcjax.proxies.context.weighted_sites`); static networks sow no
+    weights, and their batch norms are all caught by interception instead.
+    """
+    out = []
+
+    def walk(node):
+        if not isinstance(node, Mapping):
+            return
+        if layers.BN_VAR + WEIGHT_SUFFIX in node:
+            out.extend(zip(node[layers.BN_VAR], node[layers.BN_VAR + "_count"],
+                           node[layers.BN_VAR + WEIGHT_SUFFIX]))
+        for key in sorted(node):
+            walk(node[key])
+
+    walk(sown)
+    return out
+
+
 def _features_and_bn_stats(ctx: Context, variables, images):
-    """(pre-pool features, [(biased batch variance per channel, n)] for every BatchNorm)."""
+    """(pre-pool features, [(biased batch variance per channel, n, weight)] for every BN)."""
     stats = []
 
     def record(next_fun, args, kwargs, context):
@@ -101,16 +149,17 @@ def _features_and_bn_stats(ctx: Context, variables, images):
             n = 1
             for s in x.shape[:-1]:
                 n *= s
-            stats.append((var, n))
+            stats.append((var, n, None))
         return next_fun(*args, **kwargs)
 
     with nn.intercept_methods(record):
         _, state = ctx.apply(variables, images, mutable=["intermediates"])
-    features = collect(state.get("intermediates", {}), layers.PRE_POOL)
+    sown = state.get("intermediates", {})
+    features = collect(sown, layers.PRE_POOL)
     if len(features) != 1:
         raise ValueError(
             f"zen needs exactly one '{layers.PRE_POOL}' feature map, found {len(features)}")
-    return features[0], stats
+    return features[0], stats + _weighted_bn_sites(sown)
 
 
 def _passes(ctx: Context):
@@ -118,7 +167,8 @@ def _passes(ctx: Context):
     shared = vars(ctx).setdefault("_zen_passes", {})
     if "passes" not in shared:
         k_w, k_x, k_e = jax.random.split(ctx.key, 3)
-        variables = {**ctx.variables, "params": gaussian_params(ctx.params, k_w)}
+        presence = ctx.variables.get(PRESENCE)
+        variables = {**ctx.variables, "params": gaussian_params(ctx.params, k_w, presence)}
         shape, dtype = ctx.images.shape, ctx.images.dtype
         x = jax.random.normal(k_x, shape, dtype)
         x_mix = x + ALPHA * jax.random.normal(k_e, shape, dtype)
@@ -131,14 +181,20 @@ def _zen(ctx: Context, running_var: bool) -> Array:
     (f, stats), (f_mix, stats_mix) = _passes(ctx)
     delta = jnp.mean(jnp.sum(jnp.abs(f - f_mix), axis=tuple(range(1, f.ndim))))
     bn_term = jnp.zeros((), jnp.float32)
-    for (v, n), (v_mix, _) in zip(stats, stats_mix):
+    for (v, n, w), (v_mix, _, _) in zip(stats, stats_mix):
         if running_var:
-            unbiased = n / (n - 1) if n > 1 else float("nan")
+            if isinstance(n, int):
+                unbiased = n / (n - 1) if n > 1 else float("nan")
+            else:  # a sown count (traced scalar)
+                unbiased = jnp.where(n > 1, n / jnp.maximum(n - 1, 1), jnp.nan)
             m = BN_MOMENTUM
             var = (1 - m) ** 2 + (1 - m) * m * v * unbiased + m * v_mix * unbiased
         else:
             var = v
-        bn_term = bn_term + jnp.log(jnp.sqrt(jnp.mean(var)))
+        term = jnp.log(jnp.sqrt(jnp.mean(var)))
+        if w is not None:  # a site of a layer the network may lack: weight 0 adds nothing
+            term = jnp.where(w != 0, w * term, 0.0)
+        bn_term = bn_term + term
     return jnp.log(delta) + bn_term
 
 

@@ -49,11 +49,32 @@ network's edge: :func:`init_params` builds them from those two static inits, and
 operation is not a convolution are zeroed by :func:`mask_params` before proxies see them, so
 proxies that sum over parameters (``l2_norm``) or their gradients agree with the static network.
 
-Limits: proxies that read per-layer intermediates inside cells (cells sow nothing here), count
-parameters or operations, intercept layer methods (``fisher``, ``croze``) or need forward-mode
-AD through the ``custom_vjp`` (``grasp``) must use the static network; :data:`EXACT_PROXIES` lists
-the proxies tested equal. A switch whose index is *batched* (``vmap`` over genotypes) becomes a
-``select`` that runs every branch: on accelerators batch seeds, and shard or loop genotypes.
+Intermediates: weighted sites
+----------------------------
+Outside the cells the supernet sows what the static network sows. Inside a cell it cannot sow
+from within the ``custom_vjp`` / ``switch``, so every edge is a *potential* site: the cell sows
+(``SwitchCell._sow_site``) the edge's ReLU input (``relu_in``; zeros where the edge is not a
+convolution) and its batch norm's batch variance (``bn_var``, returned by the edge next to its
+output and carrying no gradient; ones where absent), each followed by ``<tag>_weight``: 1.0 where
+the static network of the cell has that site, else 0.0, and ``bn_var_count`` (N H W).
+:meth:`zcjax.proxies.context.Context.weighted_intermediates` pairs values and weights (weight 1
+for static networks); nwot and zen accumulate ``weight * term``, so absent sites add exactly
+nothing. Zen-NAS also redraws the weights: :func:`variables_for` adds a ``"presence"``
+collection (:func:`presence`) with which :func:`zcjax.proxies.zen.gaussian_params` gives the
+present kernels the static network's draws.
+
+Limits: :data:`EXACT_PROXIES` lists the proxies tested equal; the others use the static
+network. ``params`` and ``flops`` count the variables / operations of the module (the supernet
+holds every edge's parameters); both compile in seconds statically. ``fisher`` and ``croze``
+intercept ``nn.Conv`` / ``nn.Dense`` module calls, which cell edges (functions inside the
+``custom_vjp``) do not make; ``meco`` reads hooked feature maps / ``conv_out`` not sown in
+cells. ``grasp`` takes a forward-over-reverse Hessian-vector product, and a ``custom_vjp`` has no
+forward mode (the error surfaces only when the program is lowered). The reverse-over-reverse
+product (``hessian_gradient_product(ctx, mode="reverse")``) differentiates the edges'
+differentiable backward functions and matched the static score on three cells in a
+prototype, but is not yet wired into the proxy nor tested here.
+A switch whose index is *batched* (``vmap`` over genotypes) becomes a ``select`` that runs every
+branch: on accelerators batch seeds, and shard or loop genotypes.
 """
 
 from __future__ import annotations
@@ -74,11 +95,16 @@ from zcjax.spaces.nb201.network import ResidualReduction, build
 
 Array = jax.Array
 
-#: Proxies whose supernet scores are tested equal to the static network's.
-EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "epsilon"})
+#: Proxies whose supernet scores are tested equal to the static network's
+#: (``tests/sweep/test_engine.py``; zico, an ill-conditioned sum, to 5e-4: see there).
+EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "epsilon",
+                           "jacob_cov", "epe_nas", "zico", "nwot", "zen", "zen_paper"})
 
 _DN = ("NHWC", "HWIO", "NHWC")
 _CONV = {OPS.index("nor_conv_1x1"): "_1x1", OPS.index("nor_conv_3x3"): ""}
+_CONV_1X1, _CONV_3X3 = OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3")
+#: Suffix of the tag under which a site's presence weight is sown (see ``SwitchCell``).
+WEIGHT_SUFFIX = "_weight"
 
 
 def _conv(x: Array, w: Array) -> Array:
@@ -113,17 +139,23 @@ conv_same.defvjp(_conv_fwd, _conv_bwd)
 
 def relu_conv_bn(x: Array, p: dict, use_bn: bool, conv=conv_same) -> Array:
     """:class:`zcjax.spaces.layers.ReLUConvBN` (stride 1) on a params subtree, as a function."""
+    return relu_conv_bn_var(x, p, use_bn, conv)[0]
+
+
+def relu_conv_bn_var(x: Array, p: dict, use_bn: bool, conv=conv_same) -> tuple[Array, Array]:
+    """:func:`relu_conv_bn` and its batch norm's per-channel batch variance (zeros without BN)."""
     params = p["conv"]["conv"]
     y = conv(nn.relu(x), params["kernel"])
     if "bias" in params:
         y = y + params["bias"]
+    var = y[0, 0, 0] * 0  # zeros typed like y (under shard_map, "varying" like y)
     if use_bn:
         mean = jnp.mean(y, axis=(0, 1, 2))
         var = jnp.mean(jnp.square(y - mean), axis=(0, 1, 2))
         y = (y - mean) * lax.rsqrt(var + layers.BN_EPS)
         if "scale" in p.get("bn", {}):
             y = y * p["bn"]["scale"] + p["bn"]["bias"]
-    return y
+    return y, var
 
 
 def _branches(use_bn: bool, conv=conv_same):
@@ -136,24 +168,55 @@ def _branches(use_bn: bool, conv=conv_same):
     ]
 
 
+def _stat_branches(use_bn: bool, conv=conv_same):
+    """The branches returning ``(output, BN batch variance)``; zeros for non-conv operations."""
+    def no_var(f):
+        # x[0, 0, 0] * 0, not jnp.zeros: the branches' outputs must have one type, which under
+        # shard_map includes being "varying" over the mesh axis like x.
+        return lambda x, p1, p3: (f(x, p1, p3), x[0, 0, 0] * 0)
+
+    plain = _branches(use_bn, conv)
+    return [
+        no_var(plain[0]),
+        no_var(plain[1]),
+        lambda x, p1, p3: relu_conv_bn_var(x, p1, use_bn, conv),
+        lambda x, p1, p3: relu_conv_bn_var(x, p3, use_bn, conv),
+        no_var(plain[4]),
+    ]
+
+
 @functools.lru_cache(maxsize=None)
 def _edge_fn(use_bn: bool):
     branches = _branches(use_bn)
+    stat_branches = _stat_branches(use_bn)
 
     @jax.custom_vjp
     def edge_(op, x, p1, p3):
-        return lax.switch(op, branches, x, p1, p3)
+        return lax.switch(op, stat_branches, x, p1, p3)
 
     def fwd(op, x, p1, p3):
         return edge_(op, x, p1, p3), (op, x, p1, p3)
 
-    def bwd(res, dy):
+    def bwd(res, cotangents):
+        # The BN variance is only sown (read by forward-only proxies): its cotangent is ignored.
+        dy, _ = cotangents
         op, x, p1, p3 = res
         pullbacks = [lambda x, p1, p3, dy, f=f: jax.vjp(f, x, p1, p3)[1](dy) for f in branches]
         return (None, *lax.switch(op, pullbacks, x, p1, p3, dy))
 
     edge_.defvjp(fwd, bwd)
     return edge_
+
+
+def edge_with_var(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
+                  custom_backward: bool = True) -> tuple[Array, Array]:
+    """:func:`edge` and the batch variance of the edge's batch norm (zeros if it has none).
+
+    With ``custom_backward`` the variance carries no gradient (its cotangent is dropped).
+    """
+    if not custom_backward:
+        return lax.switch(op, _stat_branches(use_bn, conv=_conv), x, p1, p3)
+    return _edge_fn(bool(use_bn))(op, x, p1, p3)
 
 
 def edge(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
@@ -163,9 +226,7 @@ def edge(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
     ``custom_backward=False`` is the plain ``lax.switch`` with JAX's own AD (the slow baseline;
     it also allows forward-mode AD).
     """
-    if not custom_backward:
-        return lax.switch(op, _branches(use_bn, conv=_conv), x, p1, p3)
-    return _edge_fn(bool(use_bn))(op, x, p1, p3)
+    return edge_with_var(op, x, p1, p3, use_bn, custom_backward)[0]
 
 
 # -- parameter declaration at the static network's paths ---------------------------------
@@ -238,11 +299,30 @@ class SwitchCell(nn.Module):
                 name = f"edge_{frm}_{to}"
                 p3 = _EdgeParams(3, self.features, self.convention, name=name)()
                 p1 = _EdgeParams(1, self.features, self.convention, name=name + "_1x1")()
-                y = edge(ops[EDGES.index((to, frm))], nodes[frm], p1, p3, use_bn,
-                         self.custom_backward)
+                op = ops[EDGES.index((to, frm))]
+                y, var = edge_with_var(op, nodes[frm], p1, p3, use_bn, self.custom_backward)
+                self._sow_site(op, nodes[frm], var, use_bn)
                 total = y if total is None else total + y
             nodes.append(total)
         return nodes[-1]
+
+    def _sow_site(self, op: Array, x: Array, var: Array, use_bn: bool) -> None:
+        """Sows what the static edge's ReLUConvBN sows, with its presence weight.
+
+        Every potential site sows a value (finite; zeros where the edge is not a convolution)
+        and ``<tag>_weight`` (1.0 where the static network has the site, else 0.0), read by
+        :meth:`zcjax.proxies.context.Context.weighted_intermediates`. ``bn_var_count`` is the
+        number of values (N H W) each batch variance averages (Zen-NAS's unbiased correction).
+        """
+        present = (op == _CONV_3X3) | (op == _CONV_1X1)
+        weight = present.astype(x.dtype)
+        self.sow("intermediates", layers.RELU_IN, jnp.where(present, x, jnp.zeros_like(x)))
+        self.sow("intermediates", layers.RELU_IN + WEIGHT_SUFFIX, weight)
+        if use_bn:
+            count = x.shape[0] * x.shape[1] * x.shape[2]
+            self.sow("intermediates", layers.BN_VAR, jnp.where(present, var, jnp.ones_like(var)))
+            self.sow("intermediates", layers.BN_VAR + WEIGHT_SUFFIX, weight)
+            self.sow("intermediates", layers.BN_VAR + "_count", jnp.asarray(count, x.dtype))
 
 
 class NB201Supernet(nn.Module):
@@ -269,8 +349,9 @@ class NB201Supernet(nn.Module):
         for stage in range(3):
             features = self.channels * 2 ** stage
             if stage > 0:
-                x = ResidualReduction(features, outer_affine, name=f"reduction_{stage}")(
-                    x, use_bn=use_bn)
+                # use_bn=False keeps the reductions' BN, as the static network and the
+                # references do.
+                x = ResidualReduction(features, outer_affine, name=f"reduction_{stage}")(x)
             for i in range(self.cells_per_stage):
                 x = SwitchCell(features, self.convention, self.custom_backward,
                                name=f"cell_{stage}_{i}")(
@@ -368,10 +449,38 @@ def mask_params(params: dict, ops: Array) -> dict:
     return out
 
 
+def presence(params: dict, ops: Array) -> dict:
+    """A tree like ``params`` of float32 scalars: 1 where the cell ``ops`` uses the parameter.
+
+    It is the ``"presence"`` collection of :func:`variables_for` (read by Zen-NAS's Gaussian
+    re-initialisation, :func:`zcjax.proxies.zen.gaussian_params`, so that unused edges take no
+    random draws).
+    """
+    one = jnp.ones((), jnp.float32)
+    out = {}
+    for name, sub in params.items():
+        if not name.startswith("cell_"):
+            out[name] = jax.tree_util.tree_map(lambda a: one, sub)
+            continue
+        cell = {}
+        for (to, frm) in EDGES:
+            op = ops[EDGES.index((to, frm))]
+            for suffix, idx in (("", _CONV_3X3), ("_1x1", _CONV_1X1)):
+                key = f"edge_{frm}_{to}{suffix}"
+                here = (op == idx).astype(jnp.float32)
+                cell[key] = jax.tree_util.tree_map(lambda a, here=here: here, sub[key])
+        out[name] = cell
+    return out
+
+
 def variables_for(params: dict, ops: Array, mask: bool = True) -> dict:
-    """Variables to apply the supernet to one cell (``ops`` may be traced)."""
+    """Variables to apply the supernet to one cell (``ops`` may be traced).
+
+    ``{"params", "genotype": {"ops"}, "presence"}``; see :func:`mask_params`, :func:`presence`.
+    """
     ops = jnp.asarray(ops, jnp.int32)
-    return {"params": mask_params(params, ops) if mask else params, "genotype": {"ops": ops}}
+    return {"params": mask_params(params, ops) if mask else params, "genotype": {"ops": ops},
+            "presence": presence(params, ops)}
 
 
 def static_equivalent(net: NB201Supernet, arch) -> nn.Module:
