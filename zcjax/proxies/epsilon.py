@@ -225,7 +225,8 @@ def epsilon_diagnostics(apply_fn: ApplyFn, variables: Variables, batch, *,
     """
     weights = _check_weights(weights)
     ctx = Context(apply_fn, variables, batch, None)
-    outs = [np.asarray(y, np.float64).ravel() for y in _outputs(ctx, weights)]
+    with jax.enable_x64(True):  # the same float64 forwards as the score
+        outs = [np.asarray(y, np.float64).ravel() for y in _outputs(ctx, weights)]
     normalised = jnp.stack([_min_max(jnp.asarray(y, jnp.float32)) for y in outs])
     score = float(epsilon_score(normalised))
     reports, reasons = [], []
