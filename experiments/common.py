@@ -119,6 +119,11 @@ def flag_given(name: str) -> bool:
     return bool(FLAGS[name].present)
 
 
+def analysis_seeds() -> list[int] | None:
+    """The --seeds an analysis restricts to, or None (every stored seed) when not given."""
+    return parse_int_list(FLAGS.seeds, "seed") if flag_given("seeds") else None
+
+
 # -- parsing ---------------------------------------------------------------------------------
 
 def parse_int_list(text: str, what: str = "value") -> list[int]:

@@ -263,8 +263,7 @@ def main(argv: Sequence[str]) -> None:
 
     def body():
         setting = common.Setting.from_flags()
-        seeds = common.parse_int_list(FLAGS.seeds, "seed") if common.flag_given("seeds") \
-            else None
+        seeds = common.analysis_seeds()
         metrics = common.parse_list(FLAGS.metrics)
         ks = common.parse_sizes(FLAGS.ks, "K")
         target_dataset = FLAGS.target_dataset or setting.canonical_dataset

@@ -255,8 +255,7 @@ def main(argv: Sequence[str]) -> None:
 
     def body():
         setting = common.Setting.from_flags()
-        seeds = common.parse_int_list(FLAGS.seeds, "seed") if common.flag_given("seeds") \
-            else None
+        seeds = common.analysis_seeds()
         per_class = True if FLAGS.per_class is None else bool(FLAGS.per_class)
         sizes = common.parse_sizes(FLAGS.train_sizes, "train size")
         imp = (common.parse_sizes(FLAGS.importance_train_size, "train size")[0]
