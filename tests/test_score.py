@@ -12,12 +12,14 @@ from zcjax.score import score
 from zcjax.spaces import nb201
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
-# Proxies present in every checkout of the suite; the full registry is tested per proxy.
 CHEAP = ["grad_norm", "snip", "nwot", "jacob_cov", "synflow", "params"]
 
 
 def available(names):
-    return [n for n in names if n in base.REGISTRY]
+    """The names, checked to be registered (a missing proxy fails the test, never skips it)."""
+    missing = [n for n in names if n not in base.REGISTRY]
+    assert not missing, f"not registered: {missing}"
+    return list(names)
 
 
 @pytest.fixture(scope="module")
