@@ -753,3 +753,13 @@ def new_figure(width: float, height: float):
 
 def print_block(*lines: str) -> None:
     print("\n".join(lines), flush=True)
+
+
+def read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds):
+    """The stored scores of one setting (the store is opened read-only and closed again)."""
+    store = open_store_for_reading(store_path)
+    try:
+        ch, bh = hashes(setting, config_hash, batch_hash)
+        return load_scores(store, ch, bh, proxies, seeds)
+    finally:
+        store.close()

@@ -24,3 +24,15 @@ def tiny_batch():
     from zcjax.data import default_batch
 
     return default_batch(8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fast_compiles():
+    """XLA's heavier optimisations off for one module: fused proxy programs compile far faster.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("fast_compiles")``.
+    """
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)

@@ -53,13 +53,7 @@ def _tol(name: str) -> dict:
     return dict(rtol=rtol, atol=atol)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compiles():
-    """XLA's heavier optimisations off for this module: the fused programs compile far faster."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 @pytest.fixture(scope="module")
