@@ -756,10 +756,10 @@ def print_block(*lines: str) -> None:
 
 
 def read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds):
-    """The stored scores of one setting (the store is opened read-only and closed again)."""
+    """(stored scores, config hash, batch hash) of one setting; the store is closed again."""
     store = open_store_for_reading(store_path)
     try:
         ch, bh = hashes(setting, config_hash, batch_hash)
-        return load_scores(store, ch, bh, proxies, seeds)
+        return load_scores(store, ch, bh, proxies, seeds), ch, bh
     finally:
         store.close()

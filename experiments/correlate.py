@@ -216,7 +216,7 @@ def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathl
     check_metrics(metrics)
     target_dataset = target_dataset or setting.canonical_dataset
     target_all = common.load_target(target, target_dataset)
-    stored = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
+    stored, ch, bh = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
     truth = target_all[stored.indices]
     common.check_ground_truth(truth, f"target {target!r} on {target_dataset}")
     scores = {p: common.oriented(p, v) for p, v in stored.scores.items()}

@@ -134,7 +134,7 @@ def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathl
         common.fail("--clean_target and --robust_target are the same target")
     clean_all = common.load_target(clean_target, target_dataset)
     robust_all = common.load_target(robust_target, target_dataset)
-    stored = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
+    stored, ch, bh = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
     if per_class:
         from zcjax.benchmarks import nb201 as nb201_bench
 

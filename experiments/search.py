@@ -114,7 +114,7 @@ def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathl
 
     samples: dict[tuple[int, int], np.ndarray] = {}
     if pool == "store":
-        stored = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
+        stored, ch, bh = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
     else:
         names = common.resolve_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))
         from zcjax.spaces import nb201
