@@ -459,13 +459,18 @@ def test_croze_reference_needs_nb201_structure(tiny_batch):
         croze_mod.croze(model.apply, variables, tiny_batch)
 
 
-def test_epsilon_resolves_outputs_that_float32_flushes_to_zero():
-    """Cell 6311 at benchmark size: its w=1e-7 output (~1e-40) is subnormal in float32,
-    which XLA:CPU flushes to 0 (a constant output, NaN score); float64 resolves it."""
+def test_epsilon_nan_where_float32_underflows_and_f64_resolves_it():
+    """Cell 6311 at benchmark size: its w=1e-7 output (~1e-40) underflows in float32 (the
+    reference's PyTorch float32 gives NaN for it too); the registered ``epsilon`` reproduces
+    that NaN, with a diagnosis, and ``epsilon_f64`` scores the cell."""
     from zcjax.data import default_batch
 
     model = nb201.build(6311)
     variables = nb201.init(model, jax.random.key(0))
-    ctx = Context(model.apply, variables, default_batch(16), None)
-    assert np.isnan(eps_mod.epsilon_from_context(ctx, dtype=jnp.float32))
-    assert np.isfinite(eps_mod.epsilon_from_context(ctx))
+    batch = default_batch(16)
+    assert np.isnan(base.get("epsilon").fn(model.apply, variables, batch))
+    assert np.isfinite(base.get("epsilon_f64").fn(model.apply, variables, batch))
+    report = eps_mod.epsilon_diagnostics(model.apply, variables, batch)
+    assert "underflow" in report["reason"] and "1e-07" in report["reason"]
+    assert eps_mod.epsilon_diagnostics(model.apply, variables, batch,
+                                       dtype=jnp.float64)["reason"] is None

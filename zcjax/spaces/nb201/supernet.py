@@ -98,7 +98,8 @@ Array = jax.Array
 #: Proxies whose supernet scores are tested equal to the static network's
 #: (``tests/sweep/test_engine.py``; zico, an ill-conditioned sum, to 5e-4: see there).
 EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "epsilon",
-                           "jacob_cov", "epe_nas", "zico", "nwot", "zen", "zen_paper"})
+                           "epsilon_f64", "jacob_cov", "epe_nas", "zico", "nwot", "zen",
+                           "zen_paper"})
 
 _DN = ("NHWC", "HWIO", "NHWC")
 _CONV = {OPS.index("nor_conv_1x1"): "_1x1", OPS.index("nor_conv_3x3"): ""}
