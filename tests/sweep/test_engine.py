@@ -5,7 +5,6 @@ Tiny networks (C=4, N=1) and a batch of 8 keep these fast on CPU.
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from zcjax import proxies as proxies_lib
 from zcjax.score import score
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import supernet as sn
@@ -26,20 +26,13 @@ LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_
 TINY = dict(channels=4, cells_per_stage=1)
 
 
-def _available(names):
-    """The proxies among ``names`` whose module imports (others are being written)."""
-    found = []
-    for name in names:
-        try:
-            importlib.import_module(f"zcjax.proxies.{name}")
-            found.append(name)
-        except ImportError:
-            pass
-    return tuple(found)
+PROXIES = tuple(sorted(sn.EXACT_PROXIES))
 
 
-PROXIES = _available(sorted(sn.EXACT_PROXIES))
-needs_proxies = pytest.mark.skipif(not PROXIES, reason="no supernet-exact proxy importable yet")
+def test_every_exact_proxy_is_registered():
+    registered = set(proxies_lib.names())
+    assert set(PROXIES) <= registered, set(PROXIES) - registered
+
 
 #: (rtol, atol) of supernet-vs-static agreement per proxy (default (2e-5, 1e-6)). ZiCo sums
 #: ``(|g1| + |g2|) / |g1 - g2|`` over weights whose two half-batch gradients nearly agree, which
@@ -147,7 +140,6 @@ def test_supernet_weighted_sites_equal_static_sites(batch, tag):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-@needs_proxies
 def test_fifty_cells_compile_once(batch):
     counter = CompileCounter()
     config = SweepConfig(proxies=PROXIES, **TINY)
@@ -163,7 +155,6 @@ def test_fifty_cells_compile_once(batch):
     assert counter.count == 0, f"{counter.count} compilations after the first cell"
 
 
-@needs_proxies
 @pytest.mark.parametrize("convention", ["zero_cost", "official"])
 def test_supernet_scores_equal_static(batch, convention):
     config = SweepConfig(proxies=PROXIES, convention=convention, **TINY)
@@ -177,34 +168,45 @@ def test_supernet_scores_equal_static(batch, convention):
                                        err_msg=f"{name} on {arch}")
 
 
-@needs_proxies
-def test_compute_chunk_same_records_either_compile_mode(batch):
-    tasks = make_tasks("nb201", [MIXED], [0], PROXIES, "c" * 16, "b" * 16)
+def test_compute_chunk_same_records_in_every_compile_mode(batch):
+    # Two supernet proxies and two that always run on the static module (jitted or eager).
+    names = ("fisher", "grad_norm", "grasp", "nwot")
+    tasks = make_tasks("nb201", [MIXED], [0, 1], names, "c" * 16, "b" * 16)
     by_mode = {}
-    for mode in ("static", "supernet"):
-        config = SweepConfig(proxies=PROXIES, compile=mode, **TINY)
+    for mode in ("static", "supernet", "eager", "auto"):
+        config = SweepConfig(proxies=names, compile=mode, **TINY)
         by_mode[mode] = {(r.proxy, r.seed): r.value for r in compute_chunk(tasks, batch, config)}
-    static, fast = by_mode["static"], by_mode["supernet"]
-    assert static.keys() == fast.keys()
-    for key in static:
-        np.testing.assert_allclose(fast[key], static[key], **_tol(key[0]),
-                                   err_msg=str(key))
+    static = by_mode.pop("static")
+    for mode, got in by_mode.items():
+        assert got.keys() == static.keys()
+        for key in static:
+            np.testing.assert_allclose(got[key], static[key], **_tol(key[0]),
+                                       err_msg=f"{key} under compile={mode}")
+
+
+def test_split_proxies_by_compile_mode():
+    names = ("fisher", "grad_norm")
+    for mode, fast, jit_static in (("auto", ("grad_norm",), False),
+                                   ("supernet", ("grad_norm",), True),
+                                   ("eager", (), False), ("static", (), True)):
+        config = SweepConfig(proxies=names, compile=mode)
+        assert config.split_proxies(names)[0] == fast, mode
+        assert config.jit_static == jit_static, mode
 
 
 def test_config_rejects_unknown_compile_mode():
     with pytest.raises(ValueError, match="compile"):
-        SweepConfig(proxies=(), compile="eager")
+        SweepConfig(proxies=(), compile="lazy")
 
 
 _SHARDED = textwrap.dedent("""
-    import importlib, json, sys
+    import json, sys
     import jax, numpy as np
+    import zcjax.proxies
     from jax.sharding import Mesh
     from zcjax.data import default_batch
     from zcjax.sweep.engine import SweepConfig, SupernetScorer
     proxies = tuple(sys.argv[1].split(","))
-    for p in proxies:
-        importlib.import_module("zcjax.proxies." + p)
     assert len(jax.devices()) == 4, jax.devices()
     batch = default_batch(8, seed=0)
     scorer = SupernetScorer(SweepConfig(proxies=proxies, channels=4, cells_per_stage=1), proxies)
@@ -221,11 +223,9 @@ _SHARDED = textwrap.dedent("""
 #: EXACT_PROXIES with weighted sites / input gradients gave arch-independent, wrong values
 #: (epe_nas seen; the others unchecked), while the single-device path is tested equal above.
 #: Until that is fixed the sharded test covers the original six proxies only.
-SHARDED_PROXIES = _available(sorted(
-    {"grad_norm", "snip", "synflow", "plain", "l2_norm", "epsilon"} & sn.EXACT_PROXIES))
+SHARDED_PROXIES = ("epsilon", "grad_norm", "l2_norm", "plain", "snip", "synflow")
 
 
-@needs_proxies
 def test_four_device_sharded_equals_single_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")

@@ -9,13 +9,22 @@ Hosts: with ``process_index`` / ``process_count`` (by default ``jax.process_inde
 each process takes every ``process_count``-th architecture and writes its own store; merge them
 afterwards with :meth:`ResultStore.merge_from`.
 
-Compilation (``SweepConfig.compile``): ``"static"`` builds one Flax module per architecture and
-compiles its proxy program (one compilation per architecture, 4-14 s each for C=16 N=5: about a
-day over NAS-Bench-201; the reference the other strategies are tested against). ``"supernet"``
-compiles one program for every cell (:mod:`zcjax.spaces.nb201.supernet`, genotype as data) for
-the proxies it scores exactly (:data:`~zcjax.spaces.nb201.supernet.EXACT_PROXIES`); other proxies
-still go through ``"static"``. ``"auto"`` (the default) is ``"supernet"``. Numbers behind the
-choice: ``experiments/benchmark.py`` and the supernet module's docstring.
+Compilation (``SweepConfig.compile``):
+
+- ``"static"`` builds one Flax module per architecture and compiles its proxy program (one
+  compilation per architecture: 4-14 s for gradient proxies at C=16 N=5, 1-5 min for grasp,
+  meco and croze; about a day over NAS-Bench-201). The reference the others are tested against.
+- ``"eager"`` runs the same static modules op by op, without ``jit``: JAX compiles each primitive
+  once per shape, and every cell reuses those, so after the first cell nothing compiles. Measured
+  on 2 CPU cores (C=16 N=5, batch 64, a loaded machine): fisher 3.5-7 s, grasp 6-12 s, meco +
+  croze 24-28 s per cell, against minutes of compilation per cell for ``"static"``.
+- ``"supernet"`` compiles one program for every cell (:mod:`zcjax.spaces.nb201.supernet`, the
+  genotype as data) for the proxies it scores exactly
+  (:data:`~zcjax.spaces.nb201.supernet.EXACT_PROXIES`); other proxies go through ``"static"``.
+- ``"auto"`` (the default): the supernet for the proxies it scores exactly, ``"eager"`` for the
+  rest. No compilation per architecture.
+
+Numbers behind the choice: ``experiments/benchmark.py`` and the supernet module's docstring.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from zcjax.sweep.runner import SweepSummary, Task, make_tasks, run_resumable
 from zcjax.sweep.store import Record, ResultStore, array_hash, config_hash
 
 SPACES = ("nb201",)
-COMPILE = ("auto", "static", "supernet")
+COMPILE = ("auto", "static", "supernet", "eager")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +59,10 @@ class SweepConfig:
         :func:`zcjax.spaces.nb201.build`).
       strategy: how the seeds of one architecture run (see :func:`zcjax.score`); it does not
         change the scores, so it is not part of :meth:`hash`.
-      compile: ``"static"`` (one program per architecture), ``"supernet"`` (one program for
-        all, see module doc) or ``"auto"`` (``"supernet"``). Scores agree to float rounding
-        (tested), so it is not part of :meth:`hash` either.
+      compile: ``"static"`` (one program per architecture), ``"eager"`` (no program),
+        ``"supernet"`` (one program for all, static for the rest) or ``"auto"`` (supernet, eager
+        for the rest); see the module doc. Scores agree to float rounding (tested), so it is not
+        part of :meth:`hash` either.
     """
 
     proxies: tuple[str, ...]
@@ -85,10 +95,15 @@ class SweepConfig:
 
     def split_proxies(self, names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(proxies run by the supernet, proxies run by static modules) under ``compile``."""
-        if self.compile == "static":
+        if self.compile in ("static", "eager"):
             return (), tuple(names)
         fast = tuple(n for n in names if n in supernet_lib.EXACT_PROXIES)
         return fast, tuple(n for n in names if n not in fast)
+
+    @property
+    def jit_static(self) -> bool:
+        """Whether the static modules' proxies are compiled (else run eagerly)."""
+        return self.compile in ("static", "supernet")
 
 
 class SupernetScorer:
@@ -206,7 +221,7 @@ def compute_chunk(tasks: list[Task], batch: Any, config: SweepConfig) -> list[Re
             scores.update(supernet_scorer(config, fast)(arch, seeds, batch))
         if slow:
             scores.update(score(config.build(arch), batch, slow, seeds,
-                                strategy=config.strategy).scores)
+                                strategy=config.strategy, jit=config.jit_static).scores)
         seconds = (time.perf_counter() - start) / (len(group) * len(names))
         for i, task in enumerate(group):
             for name in names:
