@@ -27,6 +27,9 @@ TINY = dict(channels=4, cells_per_stage=1)
 
 
 PROXIES = tuple(sorted(sn.EXACT_PROXIES))
+#: GraSP's second-order program compiles for minutes when fused with the rest on CPU: its
+#: equality is tested on its own, and the other tests fuse the first-order proxies.
+FIRST_ORDER = tuple(p for p in PROXIES if p != "grasp")
 
 
 def test_every_exact_proxy_is_registered():
@@ -37,8 +40,12 @@ def test_every_exact_proxy_is_registered():
 #: (rtol, atol) of supernet-vs-static agreement per proxy (default (2e-5, 1e-6)). ZiCo sums
 #: ``(|g1| + |g2|) / |g1 - g2|`` over weights whose two half-batch gradients nearly agree, which
 #: amplifies float32 rounding of the gradients (a different XLA optimisation level alone moves a
-#: static score by ~1e-5); the supernet's reordered gradient arithmetic moves it by up to ~1e-4.
-TOL = {"zico": (5e-4, 1e-6)}
+#: static score by ~1e-5); the supernet's reordered gradient arithmetic moves it by up to ~1e-4,
+#: and against the eagerly run static network by up to 5.4e-4 (measured).
+#: GraSP's score is a sum of signed terms that nearly cancel on some cells (e.g. -0.038 from
+#: terms of order 1); the supernet's reverse-over-reverse Hessian product and the static
+#: network's forward-over-reverse one round differently (measured: up to 2e-5 absolute).
+TOL = {"zico": (1e-3, 1e-6), "grasp": (5e-4, 1e-4)}
 
 
 def _tol(name: str) -> dict:
@@ -140,10 +147,16 @@ def test_supernet_weighted_sites_equal_static_sites(batch, tag):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_fifty_cells_compile_once(batch):
+@pytest.fixture(scope="module")
+def first_order_scorer():
+    """One compiled supernet program for the first-order proxies, shared by the tests below."""
+    config = SweepConfig(proxies=FIRST_ORDER, **TINY)
+    return SupernetScorer(config, config.proxies)
+
+
+def test_fifty_cells_compile_once(batch, first_order_scorer):
     counter = CompileCounter()
-    config = SweepConfig(proxies=PROXIES, **TINY)
-    scorer = SupernetScorer(config, config.proxies)
+    scorer = first_order_scorer
     archs = list(range(0, nb201.genotype.NUM_CELLS, 313))[:50]
     assert len(set(nb201.as_genotype(a) for a in archs)) == 50
     scorer(archs[0], [0], batch)  # warm-up: the program, the parameter init, small eager ops
@@ -156,21 +169,35 @@ def test_fifty_cells_compile_once(batch):
 
 
 @pytest.mark.parametrize("convention", ["zero_cost", "official"])
-def test_supernet_scores_equal_static(batch, convention):
-    config = SweepConfig(proxies=PROXIES, convention=convention, **TINY)
-    scorer = SupernetScorer(config, config.proxies)
-    archs = (MIXED, LARGEST, 123) if convention == "zero_cost" else (MIXED,)
+def test_supernet_scores_equal_static(batch, convention, first_order_scorer):
+    # The static reference runs eagerly: no compilation per cell, and a different code path.
+    if convention == "zero_cost":
+        scorer, archs = first_order_scorer, (MIXED, LARGEST, 123)
+    else:
+        config = SweepConfig(proxies=FIRST_ORDER, convention=convention, **TINY)
+        scorer, archs = SupernetScorer(config, config.proxies), (MIXED,)
+    config = scorer.config
     for arch in archs:
         got = scorer(arch, [0, 1], batch)
-        want = score(config.build(arch), batch, config.proxies, [0, 1], strategy="loop").scores
+        want = score(config.build(arch), batch, config.proxies, [0, 1], jit=False).scores
         for name in config.proxies:
             np.testing.assert_allclose(got[name], want[name], **_tol(name),
                                        err_msg=f"{name} on {arch}")
 
 
+def test_supernet_grasp_equals_static(batch):
+    """Reverse-over-reverse through the custom_vjp edges equals the static forward-over-reverse."""
+    config = SweepConfig(proxies=("grasp",), **TINY)
+    scorer = SupernetScorer(config, config.proxies)
+    for arch in (MIXED, 123):
+        got = scorer(arch, [0, 1], batch)["grasp"]
+        want = score(config.build(arch), batch, ["grasp"], [0, 1], strategy="loop").scores
+        np.testing.assert_allclose(got, want["grasp"], **_tol("grasp"), err_msg=str(arch))
+
+
 def test_compute_chunk_same_records_in_every_compile_mode(batch):
-    # Two supernet proxies and two that always run on the static module (jitted or eager).
-    names = ("fisher", "grad_norm", "grasp", "nwot")
+    # Supernet proxies and one that always runs on the static module (jitted or eager).
+    names = ("grad_norm", "meco", "nwot")
     tasks = make_tasks("nb201", [MIXED], [0, 1], names, "c" * 16, "b" * 16)
     by_mode = {}
     for mode in ("static", "supernet", "eager", "auto"):
@@ -185,9 +212,9 @@ def test_compute_chunk_same_records_in_every_compile_mode(batch):
 
 
 def test_split_proxies_by_compile_mode():
-    names = ("fisher", "grad_norm")
+    names = ("meco", "grad_norm", "grasp")
     for mode, fast, jit_static in (("auto", ("grad_norm",), False),
-                                   ("supernet", ("grad_norm",), True),
+                                   ("supernet", ("grad_norm", "grasp"), True),
                                    ("eager", (), False), ("static", (), True)):
         config = SweepConfig(proxies=names, compile=mode)
         assert config.split_proxies(names)[0] == fast, mode

@@ -41,7 +41,11 @@ is counted by :func:`~zcjax.proxies.base.is_layer_weight` is intercepted
 respect to a zero ``"perturbations"`` tree give every ``a_l`` and ``dL/da_l``. (zcjax
 convolutions also perturb their own output under ``conv_out``; those entries are created and
 fed zeros but not read, so the linear classifier is handled by the same mechanism.) Each
-intercepted layer must be called once per forward pass. Higher is better.
+intercepted layer must be called once per forward pass. Convolutions that are not Flax modules
+(the NB201 supernet's cell edges, inside a ``jax.custom_vjp``) multiply their output by a gate
+of ones, ``1 + perturbation`` (:data:`zcjax.spaces.layers.FISHER_GATE`); the gradient with
+respect to it is ``g_l,n,k`` itself, since ``d L(a * s) / d s_n,k = sum_spatial a * dL/da`` at
+``s = 1``. Higher is better.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ import jax.numpy as jnp
 
 from zcjax.proxies.base import cross_entropy, is_layer_weight, path_names, register
 from zcjax.proxies.context import Context
+from zcjax.spaces.layers import FISHER_GATE
+
+_FAN_IN = "_fan_in"
 
 _OUT = "fisher_out"  # perturbation added to each intercepted layer's output
 _ACT = "fisher_act"  # the layer's output, sown into "intermediates"
@@ -73,8 +80,13 @@ def _get(tree, names):
     return tree
 
 
-def layer_terms(ctx: Context) -> list[tuple[tuple[str, ...], jax.Array, int]]:
-    """``(layer path, F_l (channels,), fan_in_l)`` for every counted conv / linear layer."""
+def layer_terms(ctx: Context) -> list[tuple[tuple[str, ...], jax.Array, int | jax.Array]]:
+    """``(layer path, F_l (channels,), fan_in_l)`` for every counted conv / linear layer.
+
+    Also for every convolution a network exposes through a gate (``FISHER_GATE``, the NB201
+    supernet's cell edges): there ``g`` is the gate's gradient and ``fan_in_l`` the sown fan-in
+    (a traced value, 0 where the edge is not a convolution, whose ``g`` is 0 as well).
+    """
     variables = {k: v for k, v in ctx.variables.items() if k != "perturbations"}
 
     def run(perturbations):
@@ -91,9 +103,13 @@ def layer_terms(ctx: Context) -> list[tuple[tuple[str, ...], jax.Array, int]]:
                          jax.eval_shape(shapes, variables, ctx.images))
     grads, sown = jax.grad(run, has_aux=True)(zeros)
 
-    acts = {}
+    acts, gate_fan_in = {}, {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(sown)[0]:
         names = path_names(path)
+        gate = [n for n in names if n.startswith(FISHER_GATE) and n.endswith(_FAN_IN)]
+        if gate:
+            module = names[:names.index(gate[0])] + (gate[0][:-len(_FAN_IN)],)
+            gate_fan_in[module] = leaf
         if _ACT in names:
             module = names[:names.index(_ACT)]
             if module in acts:
@@ -103,6 +119,10 @@ def layer_terms(ctx: Context) -> list[tuple[tuple[str, ...], jax.Array, int]]:
     terms = []
     for path, grad in jax.tree_util.tree_flatten_with_path(grads)[0]:
         names = path_names(path)
+        if names[-1].startswith(FISHER_GATE):  # grad of a gate on a conv output: g directly
+            f = 0.5 * jnp.mean(jnp.square(grad), axis=0)
+            terms.append((names, f, gate_fan_in[names]))
+            continue
         if names[-1] != _OUT:
             continue
         module = names[:-1]

@@ -34,7 +34,8 @@ Implementation: ``g`` comes from the shared gradient pass (the reference's pass 
 forward-over-reverse Hessian-vector product, ``jax.jvp(jax.grad(L), (params,), (v,))`` with
 ``v = stop_gradient(g)`` on the kernels and zero on every other parameter
 (:func:`hessian_gradient_product` also offers the reverse-over-reverse ``d/dp (v . grad L)``,
-which works through a ``jax.custom_vjp``). This equals the
+which works through a ``jax.custom_vjp`` and is what the NB201 supernet uses, see
+:func:`hvp_mode`). This equals the
 reference's reverse-over-reverse ``d/dW (g . grad L)`` exactly (the tests check both and an
 explicit Hessian). The original GraSP code's ``T = 200`` and per-class data are not used by the
 zero-cost references, nor here.
@@ -81,6 +82,15 @@ def hessian_gradient_product(ctx: Context, mode: str = "forward"):
     return jax.grad(dot)(ctx.params)
 
 
+def hvp_mode(ctx: Context) -> str:
+    """``"reverse"`` for networks built from ``jax.custom_vjp`` functions, else ``"forward"``.
+
+    The NB201 supernet (:mod:`zcjax.spaces.nb201.supernet`), recognised by the ``"genotype"``
+    collection of its variables, has custom_vjp edges: no forward mode, so reverse-over-reverse.
+    """
+    return "reverse" if "genotype" in ctx.variables else "forward"
+
+
 @register("grasp", needs_labels=True, needs_gradients=True, data_free=False,
           higher_is_better=True, batch_size=64,
           paper="Wang et al., Picking Winning Tickets Before Training by Preserving Gradient "
@@ -91,5 +101,5 @@ def grasp(ctx: Context):
 
     See :mod:`zcjax.proxies.grasp`.
     """
-    hv = hessian_gradient_product(ctx)
+    hv = hessian_gradient_product(ctx, mode=hvp_mode(ctx))
     return -sum_over_layers(lambda w, h: w * h, ctx.params, hv)

@@ -65,6 +65,11 @@ RELU_IN = "relu_in"
 CONV_OUT = "conv_out"
 BN_VAR = "bn_var"
 PRE_POOL = "pre_pool"
+#: Prefix of multiplicative convolution-output gates that networks whose convolutions are not
+#: ``flax.linen.Conv`` modules (the NB201 supernet's cell edges) expose to Fisher pruning as
+#: ``perturbations/.../<FISHER_GATE><name>`` (N, C), with the convolution's fan-in sown as
+#: ``intermediates/.../<FISHER_GATE><name>_fan_in``; see :mod:`zcjax.proxies.fisher`.
+FISHER_GATE = "fisher_gate_"
 
 
 @dataclasses.dataclass(frozen=True)

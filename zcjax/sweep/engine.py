@@ -21,7 +21,8 @@ Compilation (``SweepConfig.compile``):
 - ``"supernet"`` compiles one program for every cell (:mod:`zcjax.spaces.nb201.supernet`, the
   genotype as data) for the proxies it scores exactly
   (:data:`~zcjax.spaces.nb201.supernet.EXACT_PROXIES`); other proxies go through ``"static"``.
-- ``"auto"`` (the default): the supernet for the proxies it scores exactly, ``"eager"`` for the
+- ``"auto"`` (the default): the supernet for the proxies it scores exactly and fast
+  (:data:`~zcjax.spaces.nb201.supernet.PREFERRED_PROXIES`: all but grasp), ``"eager"`` for the
   rest. No compilation per architecture.
 
 Numbers behind the choice: ``experiments/benchmark.py`` and the supernet module's docstring.
@@ -60,8 +61,8 @@ class SweepConfig:
       strategy: how the seeds of one architecture run (see :func:`zcjax.score`); it does not
         change the scores, so it is not part of :meth:`hash`.
       compile: ``"static"`` (one program per architecture), ``"eager"`` (no program),
-        ``"supernet"`` (one program for all, static for the rest) or ``"auto"`` (supernet, eager
-        for the rest); see the module doc. Scores agree to float rounding (tested), so it is not
+        ``"supernet"`` (one program for all, static for the rest) or ``"auto"`` (supernet where
+        it is faster, eager for the rest); see the module doc. Scores agree to float rounding (tested), so it is not
         part of :meth:`hash` either.
     """
 
@@ -97,7 +98,9 @@ class SweepConfig:
         """(proxies run by the supernet, proxies run by static modules) under ``compile``."""
         if self.compile in ("static", "eager"):
             return (), tuple(names)
-        fast = tuple(n for n in names if n in supernet_lib.EXACT_PROXIES)
+        on_supernet = (supernet_lib.EXACT_PROXIES if self.compile == "supernet"
+                       else supernet_lib.PREFERRED_PROXIES)
+        fast = tuple(n for n in names if n in on_supernet)
         return fast, tuple(n for n in names if n not in fast)
 
     @property

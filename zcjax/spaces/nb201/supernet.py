@@ -63,16 +63,20 @@ nothing. Zen-NAS also redraws the weights: :func:`variables_for` adds a ``"prese
 collection (:func:`presence`) with which :func:`zcjax.proxies.zen.gaussian_params` gives the
 present kernels the static network's draws.
 
-Limits: :data:`EXACT_PROXIES` lists the proxies tested equal; the others use the static
-network. ``params`` and ``flops`` count the variables / operations of the module (the supernet
-holds every edge's parameters); both compile in seconds statically. ``fisher`` and ``croze``
-intercept ``nn.Conv`` / ``nn.Dense`` module calls, which cell edges (functions inside the
-``custom_vjp``) do not make; ``meco`` reads hooked feature maps / ``conv_out`` not sown in
-cells. ``grasp`` takes a forward-over-reverse Hessian-vector product, and a ``custom_vjp`` has no
-forward mode (the error surfaces only when the program is lowered). The reverse-over-reverse
-product (``hessian_gradient_product(ctx, mode="reverse")``) differentiates the edges'
-differentiable backward functions and matched the static score on three cells in a
-prototype, but is not yet wired into the proxy nor tested here.
+Fisher and GraSP: Fisher pruning needs each convolution's ``sum_spatial a * dL/da`` per sample
+and channel; the edges' convolutions are not Flax modules it can intercept, so each edge
+multiplies its convolution output by a gate of ones that :meth:`SwitchCell._fisher_gate` exposes
+as a perturbation (the gate's gradient is that sum) with the convolution's fan-in sown beside
+it. GraSP's Hessian-gradient product is forward-over-reverse on static networks, but a
+``custom_vjp`` has no forward mode, so on the supernet it is reverse-over-reverse
+(:func:`zcjax.proxies.grasp.hvp_mode`), which differentiates the edges' backward functions.
+
+Limits: :data:`EXACT_PROXIES` lists the proxies tested equal; the others (``meco``, ``croze``,
+``params``, ``flops``) use the static network (eagerly in a sweep, see
+:mod:`zcjax.sweep.engine`). ``params`` and ``flops`` count the variables / operations of the
+module (the supernet holds every edge's parameters); ``croze`` intercepts ``nn.Conv`` /
+``nn.Dense`` module calls and perturbs their kernels; ``meco`` reads hooked feature maps
+(``conv_out``) not sown in cells.
 A switch whose index is *batched* (``vmap`` over genotypes) becomes a ``select`` that runs every
 branch: on accelerators batch seeds, and shard or loop genotypes.
 """
@@ -99,7 +103,14 @@ Array = jax.Array
 #: (``tests/sweep/test_engine.py``; zico, an ill-conditioned sum, to 5e-4: see there).
 EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "epsilon",
                            "epsilon_f64", "jacob_cov", "epe_nas", "zico", "nwot", "zen",
-                           "zen_paper"})
+                           "zen_paper", "fisher", "grasp"})
+
+#: The exact proxies a sweep runs on the supernet by default (``SweepConfig(compile="auto")``).
+#: GraSP is exact here but slower than the static network run eagerly: its second-order
+#: backward puts non-canonical convolutions back inside the switch branches (measured on 2 CPU
+#: cores, C=16 N=5, batch 64, loaded: fisher + grasp on the supernet 22-30 s per cell after an
+#: 8.5 min compilation, against 10-19 s eagerly).
+PREFERRED_PROXIES = EXACT_PROXIES - {"grasp"}
 
 _DN = ("NHWC", "HWIO", "NHWC")
 _CONV = {OPS.index("nor_conv_1x1"): "_1x1", OPS.index("nor_conv_3x3"): ""}
@@ -138,17 +149,24 @@ def _conv_bwd(res, dy):
 conv_same.defvjp(_conv_fwd, _conv_bwd)
 
 
-def relu_conv_bn(x: Array, p: dict, use_bn: bool, conv=conv_same) -> Array:
-    """:class:`zcjax.spaces.layers.ReLUConvBN` (stride 1) on a params subtree, as a function."""
-    return relu_conv_bn_var(x, p, use_bn, conv)[0]
+def relu_conv_bn(x: Array, p: dict, gate: Array, use_bn: bool, conv=conv_same) -> Array:
+    """:class:`zcjax.spaces.layers.ReLUConvBN` (stride 1) on a params subtree, as a function.
+
+    ``gate`` (N, C_out) multiplies the convolution's output (after its bias, before batch norm)
+    per sample and channel; it is 1, and the derivative of a loss with respect to it is
+    Fisher pruning's ``sum_spatial a * dL/da`` (:mod:`zcjax.proxies.fisher`).
+    """
+    return relu_conv_bn_var(x, p, gate, use_bn, conv)[0]
 
 
-def relu_conv_bn_var(x: Array, p: dict, use_bn: bool, conv=conv_same) -> tuple[Array, Array]:
+def relu_conv_bn_var(x: Array, p: dict, gate: Array, use_bn: bool,
+                     conv=conv_same) -> tuple[Array, Array]:
     """:func:`relu_conv_bn` and its batch norm's per-channel batch variance (zeros without BN)."""
     params = p["conv"]["conv"]
     y = conv(nn.relu(x), params["kernel"])
     if "bias" in params:
         y = y + params["bias"]
+    y = y * gate[:, None, None, :]
     var = y[0, 0, 0] * 0  # zeros typed like y (under shard_map, "varying" like y)
     if use_bn:
         mean = jnp.mean(y, axis=(0, 1, 2))
@@ -161,11 +179,11 @@ def relu_conv_bn_var(x: Array, p: dict, use_bn: bool, conv=conv_same) -> tuple[A
 
 def _branches(use_bn: bool, conv=conv_same):
     return [
-        lambda x, p1, p3: layers.zero(x),
-        lambda x, p1, p3: x,
-        lambda x, p1, p3: relu_conv_bn(x, p1, use_bn, conv),
-        lambda x, p1, p3: relu_conv_bn(x, p3, use_bn, conv),
-        lambda x, p1, p3: layers.avg_pool_3x3(x),
+        lambda x, p1, p3, g: layers.zero(x),
+        lambda x, p1, p3, g: x,
+        lambda x, p1, p3, g: relu_conv_bn(x, p1, g, use_bn, conv),
+        lambda x, p1, p3, g: relu_conv_bn(x, p3, g, use_bn, conv),
+        lambda x, p1, p3, g: layers.avg_pool_3x3(x),
     ]
 
 
@@ -174,14 +192,14 @@ def _stat_branches(use_bn: bool, conv=conv_same):
     def no_var(f):
         # x[0, 0, 0] * 0, not jnp.zeros: the branches' outputs must have one type, which under
         # shard_map includes being "varying" over the mesh axis like x.
-        return lambda x, p1, p3: (f(x, p1, p3), x[0, 0, 0] * 0)
+        return lambda x, p1, p3, g: (f(x, p1, p3, g), x[0, 0, 0] * 0)
 
     plain = _branches(use_bn, conv)
     return [
         no_var(plain[0]),
         no_var(plain[1]),
-        lambda x, p1, p3: relu_conv_bn_var(x, p1, use_bn, conv),
-        lambda x, p1, p3: relu_conv_bn_var(x, p3, use_bn, conv),
+        lambda x, p1, p3, g: relu_conv_bn_var(x, p1, g, use_bn, conv),
+        lambda x, p1, p3, g: relu_conv_bn_var(x, p3, g, use_bn, conv),
         no_var(plain[4]),
     ]
 
@@ -192,42 +210,47 @@ def _edge_fn(use_bn: bool):
     stat_branches = _stat_branches(use_bn)
 
     @jax.custom_vjp
-    def edge_(op, x, p1, p3):
-        return lax.switch(op, stat_branches, x, p1, p3)
+    def edge_(op, x, p1, p3, gate):
+        return lax.switch(op, stat_branches, x, p1, p3, gate)
 
-    def fwd(op, x, p1, p3):
-        return edge_(op, x, p1, p3), (op, x, p1, p3)
+    def fwd(op, x, p1, p3, gate):
+        return edge_(op, x, p1, p3, gate), (op, x, p1, p3, gate)
 
     def bwd(res, cotangents):
         # The BN variance is only sown (read by forward-only proxies): its cotangent is ignored.
         dy, _ = cotangents
-        op, x, p1, p3 = res
-        pullbacks = [lambda x, p1, p3, dy, f=f: jax.vjp(f, x, p1, p3)[1](dy) for f in branches]
-        return (None, *lax.switch(op, pullbacks, x, p1, p3, dy))
+        op, *args = res
+        pullbacks = [lambda x, p1, p3, g, dy, f=f: jax.vjp(f, x, p1, p3, g)[1](dy)
+                     for f in branches]
+        return (None, *lax.switch(op, pullbacks, *args, dy))
 
     edge_.defvjp(fwd, bwd)
     return edge_
 
 
 def edge_with_var(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
-                  custom_backward: bool = True) -> tuple[Array, Array]:
+                  custom_backward: bool = True, gate: Array | None = None
+                  ) -> tuple[Array, Array]:
     """:func:`edge` and the batch variance of the edge's batch norm (zeros if it has none).
 
     With ``custom_backward`` the variance carries no gradient (its cotangent is dropped).
     """
+    if gate is None:
+        gate = jnp.ones((x.shape[0], x.shape[-1]), x.dtype)
     if not custom_backward:
-        return lax.switch(op, _stat_branches(use_bn, conv=_conv), x, p1, p3)
-    return _edge_fn(bool(use_bn))(op, x, p1, p3)
+        return lax.switch(op, _stat_branches(use_bn, conv=_conv), x, p1, p3, gate)
+    return _edge_fn(bool(use_bn))(op, x, p1, p3, gate)
 
 
 def edge(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
-         custom_backward: bool = True) -> Array:
+         custom_backward: bool = True, gate: Array | None = None) -> Array:
     """One cell edge: operation ``OPS[op]`` on ``x``, with the 1x1 / 3x3 conv params.
 
-    ``custom_backward=False`` is the plain ``lax.switch`` with JAX's own AD (the slow baseline;
-    it also allows forward-mode AD).
+    ``gate`` (N, C), ones by default, multiplies a convolution's pre-BN output (see
+    :func:`relu_conv_bn`). ``custom_backward=False`` is the plain ``lax.switch`` with JAX's own
+    AD (the slow baseline; it also allows forward-mode AD).
     """
-    return edge_with_var(op, x, p1, p3, use_bn, custom_backward)[0]
+    return edge_with_var(op, x, p1, p3, use_bn, custom_backward, gate)[0]
 
 
 # -- parameter declaration at the static network's paths ---------------------------------
@@ -301,11 +324,27 @@ class SwitchCell(nn.Module):
                 p3 = _EdgeParams(3, self.features, self.convention, name=name)()
                 p1 = _EdgeParams(1, self.features, self.convention, name=name + "_1x1")()
                 op = ops[EDGES.index((to, frm))]
-                y, var = edge_with_var(op, nodes[frm], p1, p3, use_bn, self.custom_backward)
+                gate = self._fisher_gate(name, op, nodes[frm])
+                y, var = edge_with_var(op, nodes[frm], p1, p3, use_bn, self.custom_backward,
+                                       gate)
                 self._sow_site(op, nodes[frm], var, use_bn)
                 total = y if total is None else total + y
             nodes.append(total)
         return nodes[-1]
+
+    def _fisher_gate(self, name: str, op: Array, x: Array) -> Array:
+        """The edge's convolution gate: ones, plus a ``"perturbations"`` entry when one is given.
+
+        Differentiating with respect to ``perturbations/<cell>/<FISHER_GATE><edge>`` gives Fisher
+        pruning's per-(sample, channel) ``sum_spatial a * dL/da`` of the edge's convolution
+        (zero where the edge is not one); ``<FISHER_GATE><edge>_fan_in`` is sown beside it: the
+        fan-in of the chosen convolution (``C`` or ``9 C``), 0 for other operations.
+        """
+        channels = x.shape[-1]
+        fan_in = jnp.where(op == _CONV_3X3, 9 * channels,
+                           jnp.where(op == _CONV_1X1, channels, 0)).astype(x.dtype)
+        self.sow("intermediates", layers.FISHER_GATE + name + "_fan_in", fan_in)
+        return self.perturb(layers.FISHER_GATE + name, jnp.ones((x.shape[0], channels), x.dtype))
 
     def _sow_site(self, op: Array, x: Array, var: Array, use_bn: bool) -> None:
         """Sows what the static edge's ReLUConvBN sows, with its presence weight.
