@@ -2,21 +2,26 @@
 
 Strategies:
   static        one Flax module per cell, one compiled program per (cell, proxy set);
-  supernet      the genotype as data (zcjax.spaces.nb201.supernet), one program for all cells;
-  switch_plain  the same supernet with plain ``lax.switch`` AD (the slow baseline).
+  supernet      the genotype as data (zcjax.spaces.nb201.supernet), one program for all cells
+                (only for proxies in ``supernet.EXACT_PROXIES``);
+  switch_plain  the same supernet with plain ``lax.switch`` AD (the slow baseline);
+  engine        what a sweep runs per cell (``SweepConfig(compile="auto")``): the supernet
+                for the proxies it scores exactly, the static module run eagerly for the rest,
+                parameter initialisation included.
 
 For each strategy and proxy set (each proxy alone, then the whole suite, fused) the script
 records the compile time (first call minus a steady call) and the median steady time per cell.
 Calls of different strategies are interleaved within each repeat, so machine load hits them
 alike; ratios against ``static`` are the numbers to trust on a shared machine.
 
-  python experiments/benchmark.py --archs=<largest>,<small> --batch_size=64 \\
+  python -m experiments.benchmark --cells=<largest>,<small> --batch_size=64 \\
       --proxies=grad_norm,snip,synflow --repeats=3 --json_out=/tmp/bench.json
+
+The PyTorch yardstick on the same cells and batch: ``experiments/benchmark_reference.py``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -25,22 +30,23 @@ import jax
 import numpy as np
 from absl import app, flags
 
+from experiments import common  # --proxies, --batch_size, --channels, --cells_per_stage
 from zcjax.data import default_batch
-from zcjax.score import proxy_suite, seed_keys
+from zcjax.score import proxy_suite, score, seed_keys
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import supernet as sn
+from zcjax.sweep.engine import SweepConfig, supernet_scorer
 
 LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 SMALL = "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("strategies", ["static", "supernet"], "static, supernet, switch_plain")
-flags.DEFINE_list("archs", [], "NB201 indices (default: the all-3x3 cell and a small cell)")
-flags.DEFINE_integer("batch_size", 64, "images per batch")
-flags.DEFINE_list("proxies", ["grad_norm", "snip", "synflow"], "proxies (each alone, then fused)")
+#: Proxies timed when --proxies (experiments.common's flag) is not given.
+DEFAULT_PROXIES = ("grad_norm", "snip", "synflow")
+flags.DEFINE_list("strategies", ["static", "supernet"],
+                  "static, supernet, switch_plain, engine")
+flags.DEFINE_list("cells", [], "NB201 indices to time (default: the all-3x3 cell and a small cell)")
 flags.DEFINE_integer("repeats", 3, "timed calls per (strategy, arch, proxy set)")
-flags.DEFINE_integer("channels", 16, "C")
-flags.DEFINE_integer("cells_per_stage", 5, "N")
 flags.DEFINE_integer("seed", 0, "initialisation seed")
 flags.DEFINE_bool("singles", True, "also time each proxy alone (one more compile each)")
 flags.DEFINE_string("json_out", "", "where to write the results")
@@ -61,6 +67,10 @@ class Runner:
         self.key = seed_keys(seed)[1]
         if strategy == "static":
             self.net_kwargs, self.programs = net_kwargs, {}
+        elif strategy == "engine":
+            self.config = SweepConfig(proxies=names, **net_kwargs)
+            self.fast, self.slow = self.config.split_proxies(names)
+            self.scorer = supernet_scorer(self.config, self.fast) if self.fast else None
         else:
             net = sn.build_supernet(**net_kwargs, custom_backward=strategy == "supernet")
             self.params = sn.init_params(net, seed_keys(seed)[0], batch.images.shape[1:])
@@ -78,18 +88,30 @@ class Runner:
                 self.programs[arch] = (fn, variables)
             fn, variables = self.programs[arch]
             return _timed(fn, variables, self.batch, self.key)
+        if self.strategy == "engine":
+            start = time.perf_counter()
+            if self.scorer:
+                self.scorer(arch, [self.seed], self.batch)
+            if self.slow:
+                score(self.config.build(arch), self.batch, self.slow, [self.seed], jit=False)
+            return time.perf_counter() - start
         ops = jax.numpy.asarray(sn.genotype_array(arch))
         return _timed(self.program, self.params, ops, self.batch, self.key)
 
 
+def benchmark_archs() -> list[int]:
+    """The --cells, or the all-3x3 cell and a small cell."""
+    return [int(a) for a in FLAGS.cells] or [nb201.index_of(LARGEST), nb201.index_of(SMALL)]
+
+
 def main(argv):
     del argv
-    for name in FLAGS.proxies:
-        importlib.import_module(f"zcjax.proxies.{name}")
-    archs = [int(a) for a in FLAGS.archs] or [nb201.index_of(LARGEST), nb201.index_of(SMALL)]
+    names_ = (common.resolve_proxies(FLAGS.proxies) if common.flag_given("proxies")
+              else list(DEFAULT_PROXIES))
+    archs = benchmark_archs()
     batch = default_batch(FLAGS.batch_size, seed=0)
     net_kwargs = dict(channels=FLAGS.channels, cells_per_stage=FLAGS.cells_per_stage)
-    sets = ([(p,) for p in FLAGS.proxies] if FLAGS.singles else []) + [tuple(FLAGS.proxies)]
+    sets = ([(p,) for p in names_] if FLAGS.singles else []) + [tuple(names_)]
     rows = []
     for names in sets:
         runners = {s: Runner(s, names, batch, net_kwargs, FLAGS.seed) for s in FLAGS.strategies}

@@ -49,10 +49,11 @@ flags.DEFINE_integer("sample_seed", 0, "Seed of --archs=sample:N / sample_classe
 flags.DEFINE_enum("strategy", "auto", ["auto", "vmap", "map", "loop"],
                   "How the seeds of one architecture run (see zcjax.score); scores do not "
                   "depend on it.")
-flags.DEFINE_enum("compile", "auto", ["auto", "static", "supernet"],
+flags.DEFINE_enum("compile", "auto", ["auto", "static", "supernet", "eager"],
                   "Compilation (see zcjax.sweep.engine): one program per architecture (static), "
-                  "one for all cells for the proxies the supernet scores exactly (supernet), or "
-                  "auto (= supernet). Scores do not depend on it.")
+                  "none (eager), one for all cells for the proxies the supernet scores exactly "
+                  "and static for the rest (supernet), or auto (supernet, eager for the rest). "
+                  "Scores do not depend on it.")
 flags.DEFINE_integer("chunk_size", None,
                      "(architecture, seed) tasks per store write (default: 4 architectures).")
 flags.DEFINE_bool("export_csv", True, "Export the store to CSV beside it after scoring.")

@@ -22,7 +22,9 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `experiments` is not installed; plain `pytest` needs the root
     sys.path.insert(0, str(REPO))
 
-from experiments import common, correlate, quickstart, robustness, score, search  # noqa: E402
+# Every script in one process: their flags must not clash (absl raises on a duplicate).
+from experiments import (benchmark, benchmark_reference, common, correlate, quickstart,  # noqa: E402
+                         robustness, score, search)
 
 FLAGS = flags.FLAGS
 TINY = ["--channels=4", "--cells_per_stage=1", "--batch_size=8"]
@@ -295,3 +297,19 @@ def test_notebook_is_valid():
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     for step in ("score.run(", "correlate.run(", "robustness.run(", "search.run(", "jax.devices()"):
         assert step in code
+
+
+def test_benchmark_engine_strategy_times_every_cell(tmp_path):
+    out = tmp_path / "bench.json"
+    run_main(benchmark, ["benchmark", *TINY, "--strategies=engine", "--cells=10867,15133",
+                         "--proxies=grad_norm,snip", "--singles=false", "--repeats=1",
+                         f"--json_out={out}"])
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["arch"], r["proxies"]) for r in rows} == {(10867, "grad_norm+snip"),
+                                                         (15133, "grad_norm+snip")}
+    assert all(r["strategy"] == "engine" and r["run_s"] > 0 for r in rows)
+
+
+def test_benchmark_reference_says_what_is_missing(tmp_path):
+    with pytest.raises(SystemExit, match="PyTorch|zero-cost-nas checkout"):
+        benchmark_reference.load_reference(str(tmp_path))
