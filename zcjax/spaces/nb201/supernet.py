@@ -106,10 +106,11 @@ EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "
                            "zen_paper", "fisher", "grasp"})
 
 #: The exact proxies a sweep runs on the supernet by default (``SweepConfig(compile="auto")``).
-#: GraSP is exact here but slower than the static network run eagerly: its second-order
-#: backward puts non-canonical convolutions back inside the switch branches (measured on 2 CPU
-#: cores, C=16 N=5, batch 64, loaded: fisher + grasp on the supernet 22-30 s per cell after an
-#: 8.5 min compilation, against 10-19 s eagerly).
+#: GraSP is exact here but much slower than the static network run eagerly (2 CPU cores, C=16
+#: N=5, batch 64, quiet machine: all-3x3 cell 35.9 s against 6.1 s eagerly, small cell 7.3 s
+#: against 1.9 s, after a 126 s compilation). Routing the edges' second-order convolutions
+#: through canonical custom_vjp convolutions did not change that; the differentiated backward
+#: (a switch over per-branch VJPs, each recomputing its forward) is the suspect, unprofiled.
 PREFERRED_PROXIES = EXACT_PROXIES - {"grasp"}
 
 _DN = ("NHWC", "HWIO", "NHWC")
