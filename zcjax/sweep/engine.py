@@ -156,6 +156,12 @@ class SupernetScorer:
         """
         from jax.sharding import NamedSharding, PartitionSpec as P
 
+        if "fisher" in self.names and mesh.devices.flat[0].platform == "cpu":
+            # Measured with jax 0.10.2 on 4 host devices: the program crashes XLA:CPU
+            # (segmentation fault) at run time; every other supernet proxy runs and is tested.
+            raise NotImplementedError(
+                "fisher under score_sharded crashes XLA:CPU (segfault, jax 0.10.2); score it "
+                "with the per-cell loop (SupernetScorer.__call__ / sweep) on CPU")
         shape = batch.images.shape[1:]
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
                                          *[self.params(s, shape) for s in seeds])
@@ -168,6 +174,12 @@ class SupernetScorer:
         keys = np.stack([np.asarray(jax.random.key_data(seed_keys(seeds[j])[1])) for _, j in items])
 
         def local(params, ops, seed_idx, keys, batch):
+            # The batch is replicated (unvarying over the mesh axis). Differentiating with
+            # respect to an unvarying value inside shard_map sums its cotangent over the axis,
+            # so input gradients (jacob_cov, epe_nas) came out as sums over every device's
+            # items: make the batch varying, i.e. each device's own copy.
+            batch = jax.tree.map(lambda x: jax.lax.pcast(x, axis, to="varying"), batch)
+
             def body(item):
                 o, j, k = item
                 p = jax.tree_util.tree_map(lambda a: a[j], params)
