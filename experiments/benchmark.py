@@ -32,7 +32,7 @@ from absl import app, flags
 
 from experiments import common  # --proxies, --batch_size, --channels, --cells_per_stage
 from zcjax.data import default_batch
-from zcjax.score import proxy_suite, score, seed_keys
+from zcjax.scoring import proxy_suite, score, seed_keys
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import supernet as sn
 from zcjax.sweep.engine import SweepConfig, supernet_scorer

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import zcjax.proxies  # noqa: F401  (registers every proxy)
-from zcjax import score as score_lib
+from zcjax import scoring as score_lib
 from zcjax.proxies import base
-from zcjax.score import score
+from zcjax.scoring import score
 from zcjax.spaces import nb201
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
@@ -92,3 +92,10 @@ def test_bad_arguments(model, tiny_batch):
 def test_auto_strategy_is_a_loop_on_cpu():
     assert jax.default_backend() == "cpu"
     assert score_lib.resolve_strategy("auto") == "loop"
+
+
+def test_score_is_the_package_entry_point():
+    import zcjax
+    import zcjax.scoring
+
+    assert zcjax.score is zcjax.scoring.score and zcjax.ScoreResult is zcjax.scoring.ScoreResult

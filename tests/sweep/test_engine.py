@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from zcjax import proxies as proxies_lib
-from zcjax.score import score
+from zcjax.scoring import score
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import supernet as sn
 from zcjax.sweep.engine import SweepConfig, SupernetScorer, compute_chunk

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zcjax import proxies as proxies_lib
-from zcjax.score import proxy_suite, score, seed_keys
+from zcjax.scoring import proxy_suite, score, seed_keys
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import supernet as supernet_lib
 from zcjax.sweep.runner import SweepSummary, Task, make_tasks, run_resumable
