@@ -150,24 +150,25 @@ def _conv_bwd(res, dy):
 conv_same.defvjp(_conv_fwd, _conv_bwd)
 
 
-def relu_conv_bn(x: Array, p: dict, gate: Array, use_bn: bool, conv=conv_same) -> Array:
+def relu_conv_bn(x: Array, p: dict, gate: Array | None, use_bn: bool, conv=conv_same) -> Array:
     """:class:`zcjax.spaces.layers.ReLUConvBN` (stride 1) on a params subtree, as a function.
 
-    ``gate`` (N, C_out) multiplies the convolution's output (after its bias, before batch norm)
-    per sample and channel; it is 1, and the derivative of a loss with respect to it is
-    Fisher pruning's ``sum_spatial a * dL/da`` (:mod:`zcjax.proxies.fisher`).
+    ``gate`` (N, C_out), if given, multiplies the convolution's output (after its bias, before
+    batch norm) per sample and channel; it is 1, and the derivative of a loss with respect to it
+    is Fisher pruning's ``sum_spatial a * dL/da`` (:mod:`zcjax.proxies.fisher`).
     """
     return relu_conv_bn_var(x, p, gate, use_bn, conv)[0]
 
 
-def relu_conv_bn_var(x: Array, p: dict, gate: Array, use_bn: bool,
+def relu_conv_bn_var(x: Array, p: dict, gate: Array | None, use_bn: bool,
                      conv=conv_same) -> tuple[Array, Array]:
     """:func:`relu_conv_bn` and its batch norm's per-channel batch variance (zeros without BN)."""
     params = p["conv"]["conv"]
     y = conv(nn.relu(x), params["kernel"])
     if "bias" in params:
         y = y + params["bias"]
-    y = y * gate[:, None, None, :]
+    if gate is not None:
+        y = y * gate[:, None, None, :]
     var = y[0, 0, 0] * 0  # zeros typed like y (under shard_map, "varying" like y)
     if use_bn:
         mean = jnp.mean(y, axis=(0, 1, 2))
@@ -236,8 +237,6 @@ def edge_with_var(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
 
     With ``custom_backward`` the variance carries no gradient (its cotangent is dropped).
     """
-    if gate is None:
-        gate = jnp.ones((x.shape[0], x.shape[-1]), x.dtype)
     if not custom_backward:
         return lax.switch(op, _stat_branches(use_bn, conv=_conv), x, p1, p3, gate)
     return _edge_fn(bool(use_bn))(op, x, p1, p3, gate)
@@ -247,7 +246,7 @@ def edge(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
          custom_backward: bool = True, gate: Array | None = None) -> Array:
     """One cell edge: operation ``OPS[op]`` on ``x``, with the 1x1 / 3x3 conv params.
 
-    ``gate`` (N, C), ones by default, multiplies a convolution's pre-BN output (see
+    ``gate`` (N, C) or ``None`` multiplies a convolution's pre-BN output (see
     :func:`relu_conv_bn`). ``custom_backward=False`` is the plain ``lax.switch`` with JAX's own
     AD (the slow baseline; it also allows forward-mode AD).
     """
@@ -333,19 +332,24 @@ class SwitchCell(nn.Module):
             nodes.append(total)
         return nodes[-1]
 
-    def _fisher_gate(self, name: str, op: Array, x: Array) -> Array:
-        """The edge's convolution gate: ones, plus a ``"perturbations"`` entry when one is given.
+    def _fisher_gate(self, name: str, op: Array, x: Array) -> Array | None:
+        """The edge's convolution gate when a ``"perturbations"`` collection asks for it, else
+        ``None`` (no gate: the programs of other proxies carry no trace of it).
 
-        Differentiating with respect to ``perturbations/<cell>/<FISHER_GATE><edge>`` gives Fisher
-        pruning's per-(sample, channel) ``sum_spatial a * dL/da`` of the edge's convolution
-        (zero where the edge is not one); ``<FISHER_GATE><edge>_fan_in`` is sown beside it: the
-        fan-in of the chosen convolution (``C`` or ``9 C``), 0 for other operations.
+        The gate is ones plus ``perturbations/<cell>/<FISHER_GATE><edge>``; differentiating with
+        respect to that gives Fisher pruning's per-(sample, channel) ``sum_spatial a * dL/da``
+        of the edge's convolution (zero where the edge is not one). ``<FISHER_GATE><edge>_fan_in``
+        is sown beside it: the fan-in of the chosen convolution (``C`` or ``9 C``), 0 otherwise.
         """
+        key = layers.FISHER_GATE + name
+        if not (self.is_mutable_collection("perturbations")
+                or self.has_variable("perturbations", key)):
+            return None
         channels = x.shape[-1]
         fan_in = jnp.where(op == _CONV_3X3, 9 * channels,
                            jnp.where(op == _CONV_1X1, channels, 0)).astype(x.dtype)
-        self.sow("intermediates", layers.FISHER_GATE + name + "_fan_in", fan_in)
-        return self.perturb(layers.FISHER_GATE + name, jnp.ones((x.shape[0], channels), x.dtype))
+        self.sow("intermediates", key + "_fan_in", fan_in)
+        return self.perturb(key, jnp.ones((x.shape[0], channels), x.dtype))
 
     def _sow_site(self, op: Array, x: Array, var: Array, use_bn: bool) -> None:
         """Sows what the static edge's ReLUConvBN sows, with its presence weight.
