@@ -1,9 +1,10 @@
 """Writes ``nb201_golden.json``: today's NB201 scores, pinned before the search-space redesign.
 
 Run from the repository root (it overwrites the file; do so only when a score is meant to
-change, and say why in the commit)::
+change, and say why in the commit and in ``test_nb201_golden.REPINNED``)::
 
-    JAX_PLATFORMS=cpu python tests/golden/make_nb201_golden.py
+    JAX_PLATFORMS=cpu python tests/golden/make_nb201_golden.py            # every proxy
+    JAX_PLATFORMS=cpu python tests/golden/make_nb201_golden.py meco,zen   # only these
 
 Two routes are pinned on tiny networks (C=4, N=2, ``zero_cost``), the bundled CIFAR-10 batch of 8
 (seed 0), three cells that together hold every operation:
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 import jax
 
@@ -61,16 +63,24 @@ def engine_scores(proxies: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     from zcjax import proxies as proxies_lib
 
     jax.config.update("jax_disable_most_optimizations", True)
-    names = proxies_lib.names()
-    golden = {"network": NETWORK, "batch": BATCH, "proxies": names,
-              "eager": eager_scores(names), "engine": engine_scores(names)}
+    if len(argv) > 1:  # rewrite only the named proxies' values, keep every other one
+        names = [n for n in argv[1].split(",") if n]
+        golden = json.loads(PATH.read_text())
+        golden["proxies"] = sorted(set(golden["proxies"]) | set(names))
+    else:
+        names = proxies_lib.names()
+        golden = {"network": NETWORK, "batch": BATCH, "proxies": names, "eager": {},
+                  "engine": {}}
+    for route, scores in (("eager", eager_scores(names)), ("engine", engine_scores(names))):
+        for key, values in scores.items():
+            golden[route].setdefault(key, {}).update(values)
     PATH.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {PATH}")
+    print(f"wrote {', '.join(names)} to {PATH}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv)

@@ -411,9 +411,13 @@ def test_croze_unperturbed_counts_cosines(croze_net):
     np.testing.assert_allclose(_jit_x64("croze", croze_net, UNPERTURBED), expected, rtol=1e-9)
 
 
-def test_stage_feature_index_follows_the_reference_loop():
+def test_stage_layout_follows_the_reference_loop():
     # Replay get_layer_metric_array_adv_feats over the module order of NAS201Model (N = 5).
+    from zcjax import contract
+    from zcjax.spaces.nb201.network import stage_layout
+
     n = 5
+    layout = {tuple(k.split("/")): v for k, v in stage_layout(n).items()}
     order = [("stem_conv", False)]
     for stage in range(3):
         if stage:
@@ -428,7 +432,7 @@ def test_stage_feature_index_follows_the_reference_loop():
         expected = layer_cnt // 5 + (1 if name == "classifier" else 0)
         path = (jax.tree_util.DictKey(name), jax.tree_util.DictKey("conv"),
                 jax.tree_util.DictKey("kernel"))
-        assert croze_mod.stage_feature_index(path, n) == expected, name
+        assert contract.stage_of(layout, path) == expected, name
 
 
 def test_torch_cosine_edge_cases():
@@ -452,10 +456,10 @@ def test_croze_registry_metadata():
         croze_mod.CrozeConfig(cosine="rows")
 
 
-def test_croze_reference_needs_nb201_structure(tiny_batch):
+def test_croze_reference_needs_declared_stages(tiny_batch):
     model = ConstantOutput()
     variables = numpy_init(model, 0)
-    with pytest.raises(ValueError, match="NAS-Bench-201"):
+    with pytest.raises(ValueError, match="does not declare its stages"):
         croze_mod.croze(model.apply, variables, tiny_batch)
 
 

@@ -126,7 +126,7 @@ def _sites_by_cell(sites):
 @pytest.mark.parametrize("tag", ["relu_in", "bn_var"])
 def test_supernet_weighted_sites_equal_static_sites(batch, tag):
     """Sites with weight 1 are the static network's sown values; weight-0 sites are finite."""
-    from zcjax.proxies.context import weighted_sites
+    from zcjax.contract import weighted_sites
 
     net = sn.build_supernet(**TINY)
     params = sn.init_params(net, jax.random.key(2))

@@ -6,9 +6,9 @@ Every proxy is a pure, jit-able function::
 
     score = proxy(apply_fn, variables, batch, key)   # -> float32 scalar
 
-- ``apply_fn(variables, images, *, use_bn=True, mutable=False)`` is a Flax ``Module.apply``;
-  zcjax networks accept ``use_bn=False`` (every batch norm dropped, as SynFlow needs) and sow
-  intermediates (see :mod:`zcjax.spaces.layers`).
+- ``apply_fn(variables, images, *, use_bn=True, mutable=False)`` is a Flax ``Module.apply``
+  that honours the network-proxy contract (:mod:`zcjax.contract`): ``use_bn=False`` and the
+  sown intermediates are what proxies read. A proxy never imports a search space.
 - ``variables`` is ``{"params": ...}``: networks keep no running statistics.
 - ``batch`` has ``images`` (N, H, W, C) and integer ``labels`` (N,).
 - ``key`` is a PRNG key for proxies that draw random numbers (Zen-NAS, CRoZe); others ignore it.
@@ -20,23 +20,28 @@ how fused evaluation shares passes.
 
 "Which layers count": like the references (``get_layer_metric_array`` in zero-cost-nas and
 NASLib), per-weight proxies sum over the kernels of convolutions and linear layers only; biases
-and batch-norm parameters are left out. :func:`is_layer_weight` is that rule.
+and batch-norm parameters are left out. :func:`zcjax.contract.is_layer_weight` is that rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
+from zcjax.contract import is_layer_weight, path_names
+from zcjax.proxies.context import ApplyFn, Context, Variables, cross_entropy
+
 Array = jax.Array
-Variables = Mapping[str, Any]
-ApplyFn = Callable[..., Any]
+
+__all__ = ["ApplyFn", "Context", "ContextFn", "ProxyInfo", "REGISTRY", "Variables", "get",
+           "names", "register", "cross_entropy", "is_layer_weight", "path_names",
+           "layer_weights", "sum_over_layers"]
 
 #: (context) -> scalar; the form in which proxies are registered.
-ContextFn = Callable[["Context"], Array]  # noqa: F821 (forward reference to context.Context)
+ContextFn = Callable[[Context], Array]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +89,6 @@ def register(name: str, *, aliases: tuple[str, ...] = (), **meta) -> Callable[[C
     """
 
     def wrap(from_context: ContextFn) -> Callable[..., Array]:
-        from zcjax.proxies.context import Context
-
         def proxy(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None) -> Array:
             return from_context(Context(apply_fn, variables, batch, key))
 
@@ -119,16 +122,6 @@ def names() -> list[str]:
 
 # -- shared helpers ----------------------------------------------------------------------
 
-def path_names(path) -> tuple[str, ...]:
-    return tuple(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
-
-
-def is_layer_weight(path) -> bool:
-    """True for the kernel of a convolution or a linear layer (the weights proxies count)."""
-    names_ = path_names(path)
-    return len(names_) >= 2 and names_[-1] == "kernel" and names_[-2] in ("conv", "dense")
-
-
 def layer_weights(tree) -> list[Array]:
     """The leaves of a params-shaped tree that sit at conv / dense kernels, in tree order."""
     return [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
@@ -142,19 +135,3 @@ def sum_over_layers(per_weight: Callable[..., Array], *trees) -> Array:
     if not terms:
         raise ValueError("the network has no convolution or linear kernels to score")
     return jnp.sum(jnp.stack(terms))
-
-
-def collect(state: Mapping, tag: str) -> list[Array]:
-    """Every value sown under ``tag`` in a state dict, in tree order."""
-    found = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
-        names_ = path_names(path)
-        if tag in names_:
-            found.append(leaf)
-    return found
-
-
-def cross_entropy(logits: Array, labels: Array) -> Array:
-    """Mean softmax cross-entropy, as ``torch.nn.functional.cross_entropy``."""
-    logp = jax.nn.log_softmax(logits)
-    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))

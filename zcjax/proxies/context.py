@@ -19,15 +19,23 @@ asked for.
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import chex
 import jax
 import jax.numpy as jnp
 
-from zcjax.proxies.base import ApplyFn, Variables, collect, cross_entropy
+from zcjax import contract
 
 Array = jax.Array
+Variables = Mapping[str, Any]
+ApplyFn = Callable[..., Any]
+
+
+def cross_entropy(logits: Array, labels: Array) -> Array:
+    """Mean softmax cross-entropy, as ``torch.nn.functional.cross_entropy``."""
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
 
 
 class Context:
@@ -40,11 +48,11 @@ class Context:
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"batch has {images.shape[0]} images but {labels.shape[0]} labels")
-        if "params" not in variables:
-            raise ValueError(f"variables must hold 'params'; got {sorted(variables)}")
+        if contract.PARAMS not in variables:
+            raise ValueError(f"variables must hold '{contract.PARAMS}'; got {sorted(variables)}")
         self.apply_fn = apply_fn
         self.variables = variables
-        self.params = variables["params"]
+        self.params = variables[contract.PARAMS]
         self.batch = batch
         self.images = images
         self.labels = labels
@@ -54,8 +62,8 @@ class Context:
 
     def _forward_fn(self, params, images):
         logits, state = self.apply_fn({**self.variables, "params": params}, images,
-                                      mutable=["intermediates"])
-        return logits, state.get("intermediates", {})
+                                      mutable=[contract.INTERMEDIATES])
+        return logits, state.get(contract.INTERMEDIATES, {})
 
     @functools.cached_property
     def _linearised(self):
@@ -73,11 +81,12 @@ class Context:
 
     def intermediates(self, tag: str) -> list[Array]:
         """Every activation sown under ``tag`` during the shared forward pass."""
-        return collect(self.sown, tag)
+        return contract.values(self.sown, tag)
 
     def weighted_intermediates(self, tag: str) -> list[tuple[Array, Array]]:
-        """``(value, weight)`` for every site sown under ``tag`` (see :func:`weighted_sites`)."""
-        return [(value, weight) for value, weight in weighted_sites(self.sown, tag)]
+        """``(value, weight)`` for every site sown under ``tag`` (see
+        :func:`zcjax.contract.weighted_sites`)."""
+        return contract.weighted_sites(self.sown, tag)
 
     @functools.cached_property
     def loss(self) -> Array:
@@ -108,41 +117,3 @@ class Context:
         labels = self.labels if labels is None else labels
         logits = self.apply_fn({**self.variables, "params": params}, images, **kwargs)
         return cross_entropy(logits, labels)
-
-
-#: A site's presence weight is sown under ``tag + WEIGHT_SUFFIX`` next to its value.
-WEIGHT_SUFFIX = "_weight"
-
-
-def weighted_sites(sown: Any, tag: str) -> list[tuple[Array, Array]]:
-    """``(value, weight)`` for every value sown under ``tag``, in tree order.
-
-    A network whose set of layers is data (the NB201 supernet) sows a value at every *potential*
-    site and, under ``tag + "_weight"`` in the same module, one scalar per value: 1.0 where the
-    site exists in the static network of the current architecture, 0.0 where it does not (the
-    value is then finite but meaningless). Values sown without weights (static networks) get
-    weight 1.0. A proxy that accumulates ``weight * term`` over the sites therefore scores the
-    supernet exactly as the static network.
-    """
-    out = []
-
-    def walk(node):
-        if not isinstance(node, Mapping):
-            return
-        for key in sorted(node):
-            if key == tag:
-                values = node[key]
-                values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
-                weights = node.get(tag + WEIGHT_SUFFIX)
-                if weights is None:
-                    weights = tuple(jnp.ones((), v.dtype) for v in values)
-                weights = tuple(weights) if isinstance(weights, (tuple, list)) else (weights,)
-                if len(weights) != len(values):
-                    raise ValueError(f"{len(values)} values sown under {tag!r} but "
-                                     f"{len(weights)} weights")
-                out.extend(zip(values, weights))
-            else:
-                walk(node[key])
-
-    walk(sown)
-    return out

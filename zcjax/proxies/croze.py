@@ -13,10 +13,10 @@ Two registered variants:
 1. **Network copy.** The measure is registered with ``bn=False``: the network is rebuilt with
    ``use_bn=False``, which removes the batch norms of the stem, of the cells and before the
    classifier -- but *not* those of the two residual reduction blocks, whose ``ReLUConvBN`` are
-   built without the ``use_bn`` flag. Those keep affine batch norm in training mode. Here the
-   network is applied with ``use_bn=True`` and a Flax method interceptor turns every
-   :class:`~zcjax.spaces.layers.BatchNorm` outside a ``reduction_*`` module into the identity
-   (``bn="reduction"``).
+   built without the ``use_bn`` flag. Those keep affine batch norm in training mode. That is
+   what the contract's ``use_bn=False`` builds (:mod:`zcjax.contract`; each space removes batch
+   norm where its reference does), so ``bn="reference"`` applies the network with
+   ``use_bn=False``.
 2. **|theta|.** Every parameter (kernels, biases, batch-norm scales and shifts) is replaced by its
    absolute value (``linearize``, carried over from SynFlow) -- in both the clean network and
    the copy that becomes the surrogate.
@@ -51,14 +51,16 @@ Two registered variants:
    over the batch axis. The cosine is the PyTorch 1.10 one (the pinned version):
    ``x.y / sqrt(max(|x|^2 |y|^2, eps^2))``, ``eps = 1e-8``; a zero vector gives 0, so a layer
    whose gradient is zero (e.g. it feeds only a ``none`` edge) contributes 0.
-8. **Features** ``z_k`` are five per network, not one per layer: ``z_0`` the stem output, ``z_1``
-   and ``z_2`` the outputs of the two reduction blocks, ``z_3`` the output of the last cell, and
-   ``z_4`` the globally pooled features entering the classifier. Layer ``l`` uses ``z_k(l)`` with
-   ``k = (number of cells entered so far) // 5`` (``+1`` for the classifier): the stem uses
-   ``z_0``, the first four cells of stage ``s`` use ``z_s`` but the fifth uses ``z_{s+1}``, the
-   reduction after stage ``s`` uses ``z_{s+1}`` and the classifier ``z_4``. The reference
-   hard-codes 5 cells per stage; here ``5`` is the network's ``cells_per_stage`` (the same for the
-   benchmark network, ``N = 5``).
+8. **Features** ``z_k`` are a few per network, not one per layer: those the reference's model
+   returns beside its logits, which the network declares through the contract
+   (:data:`zcjax.contract.STAGE_OUT`, in order), with the feature each layer is compared on
+   (:data:`zcjax.contract.STAGE_OF`). For NAS-Bench-201 (``zcjax.spaces.nb201.network
+   .stage_layout``): ``z_0`` the stem output, ``z_1`` and ``z_2`` the outputs of the two
+   reduction blocks, ``z_3`` the output of the last cell, and ``z_4`` the globally pooled
+   features entering the classifier; layer ``l`` uses ``z_k(l)`` with ``k = (number of cells
+   entered so far) // 5`` (``+1`` for the classifier): the stem uses ``z_0``, the first four
+   cells of stage ``s`` use ``z_s`` but the fifth uses ``z_{s+1}``, the reduction after stage
+   ``s`` uses ``z_{s+1}`` and the classifier ``z_4``.
 9. **Precision.** The reference casts both networks to float64 (``net.double()``), and it needs
    to: with ``|theta|`` and no batch norm in the cells, activations grow by orders of magnitude
    per cell, and the reductions' shortcut (pool + 1x1 conv, no batch norm) carries them past the
@@ -84,27 +86,24 @@ nothing overflows, so it runs in the parameters' dtype (``double=False``) and it
 the shared forward and backward of the :class:`~zcjax.proxies.context.Context`. ``gamma``,
 ``lr`` and ``eps`` are the code's values.
 
-Both variants need a zcjax network whose modules are named as in
-:mod:`zcjax.spaces.nb201.network` for the reference features (``stem_conv``, ``cell_<s>_<i>``,
-``reduction_<s>``, ``last_relu``); the paper variant needs only zcjax convolutions (which sow
-``conv_out``) and at most one linear layer, whose output must be the logits.
+The reference variant needs a network that declares its stage features (``stage_out`` and
+``stage_of``, :mod:`zcjax.contract`); the paper variant needs only convolutions that sow
+``conv_out`` and at most one linear layer, whose output must be the logits.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 from typing import Any, Mapping
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from zcjax import contract
 from zcjax.proxies.base import (ApplyFn, Variables, cross_entropy, is_layer_weight, path_names,
                                 register)
 from zcjax.proxies.context import Context
-from zcjax.spaces import layers
 
 Array = jax.Array
 
@@ -131,7 +130,9 @@ class CrozeConfig:
         cosine per layer over the flattened tensors).
       features: ``"stage"`` (the reference's five features and its layer-to-feature map) or
         ``"layer"`` (each layer's own output).
-      bn: ``"reduction"`` (batch norm only in the reduction blocks, reference) or ``"all"``.
+      bn: ``"reference"`` (the network applied with ``use_bn=False``: batch norm only where the
+        reference's ``bn=False`` copy keeps it, the reduction blocks in NAS-Bench-201) or
+        ``"all"`` (every batch norm).
       double: compute in float64 (the reference's ``net.double()``), whatever JAX's global x64
         setting; the score is returned as float32. False: the parameters' dtype.
     """
@@ -145,7 +146,7 @@ class CrozeConfig:
     accumulate_fgsm_grads: bool = True
     cosine: str = "dim0"
     features: str = "stage"
-    bn: str = "reduction"
+    bn: str = "reference"
     double: bool = True
 
     def __post_init__(self):
@@ -155,8 +156,8 @@ class CrozeConfig:
             raise ValueError(f"cosine must be 'dim0' or 'flat', got {self.cosine!r}")
         if self.features not in ("stage", "layer"):
             raise ValueError(f"features must be 'stage' or 'layer', got {self.features!r}")
-        if self.bn not in ("reduction", "all"):
-            raise ValueError(f"bn must be 'reduction' or 'all', got {self.bn!r}")
+        if self.bn not in ("reference", "all"):
+            raise ValueError(f"bn must be 'reference' or 'all', got {self.bn!r}")
 
 
 #: The reference code's behaviour (registered as ``croze``).
@@ -198,69 +199,13 @@ def _norm(x: Array) -> Array:
 
 # -- network plumbing -----------------------------------------------------------------------
 
-def _reduction_bn_only(next_fun, args, kwargs, context):
-    """Interceptor: every zcjax BatchNorm outside a ``reduction_*`` module is the identity."""
-    if isinstance(context.module, layers.BatchNorm) and context.method_name == "__call__":
-        path = context.module.scope.path if context.module.scope is not None else ()
-        if not any(str(p).startswith("reduction") for p in path):
-            return args[0]
-    return next_fun(*args, **kwargs)
-
-
-def _top_level(module: nn.Module, method_name: str) -> bool:
-    """capture_intermediates filter: the outputs of the network's direct submodules."""
-    return method_name == "__call__" and module.scope is not None and len(module.scope.path) == 1
-
-
-_CELL = re.compile(r"^cell_(\d+)_(\d+)$")
-_REDUCTION = re.compile(r"^reduction_(\d+)$")
-
-
-def _first_output(captured: Mapping, name: str) -> Array:
+def _stage_features(sown: Mapping) -> tuple[list[Array], Mapping[tuple[str, ...], int]]:
+    """The network's declared stage features and its ``{path prefix: feature}`` layout."""
     try:
-        return captured[name]["__call__"][0]
-    except KeyError:
-        raise ValueError(
-            f"CRoZe's reference features need a zcjax NAS-Bench-201 network (module {name!r} "
-            f"not found among {sorted(captured)}); use croze_paper for other networks") from None
-
-
-def _stage_features(captured: Mapping) -> tuple[list[Array], int]:
-    """The reference's five features and the number of cells per stage."""
-    cells = [m for m in (_CELL.match(k) for k in captured) if m]
-    n = sum(1 for m in cells if m.group(1) == "0")
-    if n == 0:
-        raise ValueError("CRoZe's reference features need a zcjax NAS-Bench-201 network "
-                         f"(no cell_0_* module among {sorted(captured)})")
-    stages = 1 + max(int(m.group(1)) for m in cells)
-    stem = captured["stem_bn"]["__call__"][0] if "stem_bn" in captured else \
-        _first_output(captured, "stem_conv")
-    feats = [stem]
-    feats += [_first_output(captured, f"reduction_{s}") for s in range(1, stages)]
-    feats.append(_first_output(captured, f"cell_{stages - 1}_{n - 1}"))
-    feats.append(jnp.mean(_first_output(captured, "last_relu"), axis=(1, 2)))
-    return feats, n
-
-
-def stage_feature_index(path, cells_per_stage: int, stages: int = 3) -> int:
-    """The reference's feature index for the layer at ``path`` (``layer_cnt // 5``, +1 if linear).
-
-    ``layer_cnt`` counts the cells entered so far in module order: stem, the cells of stage 0,
-    reduction 1, the cells of stage 1, reduction 2, the cells of stage 2, classifier.
-    """
-    top = path_names(path)[0]
-    n = cells_per_stage
-    if top.startswith("stem"):
-        cnt = 0
-    elif m := _CELL.match(top):
-        cnt = int(m.group(1)) * n + int(m.group(2)) + 1
-    elif m := _REDUCTION.match(top):
-        cnt = int(m.group(1)) * n
-    elif top == "classifier":
-        return (stages * n) // n + 1
-    else:
-        raise ValueError(f"no reference feature for layer {'/'.join(path_names(path))}")
-    return cnt // n
+        return contract.stage_layout(sown)
+    except ValueError as e:
+        raise ValueError(f"croze's reference features: {e}; use croze_paper (per-layer "
+                         "features) for networks that do not declare stages") from None
 
 
 def _layer_features(sown: Mapping, logits: Array, params) -> dict[tuple[str, ...], Array]:
@@ -268,8 +213,8 @@ def _layer_features(sown: Mapping, logits: Array, params) -> dict[tuple[str, ...
     outs: dict[tuple[str, ...], list[Array]] = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(sown)[0]:
         names = path_names(path)
-        if layers.CONV_OUT in names:
-            module = names[:names.index(layers.CONV_OUT)]
+        if contract.CONV_OUT in names:
+            module = names[:names.index(contract.CONV_OUT)]
             outs.setdefault(module + ("conv", "kernel"), []).append(leaf)
     kernels = [path_names(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]
                if is_layer_weight(p)]
@@ -321,25 +266,19 @@ def _total_score(layers_: list, cosine: str) -> Array:
     return jnp.sum(jnp.stack([_layer_score(*args, cosine) for args in layers_]))
 
 
-def _loss_grads_impl(apply_fn, bn, capture, others, params, images, labels):
+def _loss_grads_impl(apply_fn, bn, others, params, images, labels):
     def loss(p, x):
-        variables = {**others, "params": p}
-        if bn == "reduction":
-            with nn.intercept_methods(_reduction_bn_only):
-                logits, state = apply_fn(variables, x, capture_intermediates=capture,
-                                         mutable=["intermediates"])
-        else:
-            logits, state = apply_fn(variables, x, capture_intermediates=capture,
-                                     mutable=["intermediates"])
-        return cross_entropy(logits, labels), (logits, state.get("intermediates", {}))
+        logits, state = apply_fn({**others, contract.PARAMS: p}, x, use_bn=bn == "all",
+                                 mutable=[contract.INTERMEDIATES])
+        return cross_entropy(logits, labels), (logits, state.get(contract.INTERMEDIATES, {}))
 
     return jax.grad(loss, argnums=(0, 1), has_aux=True)(params, images)
 
 
-_loss_grads_jit = jax.jit(_loss_grads_impl, static_argnums=(0, 1, 2))
+_loss_grads_jit = jax.jit(_loss_grads_impl, static_argnums=(0, 1))
 
 
-def _loss_grads(apply_fn, bn, capture, others, params, images, labels):
+def _loss_grads(apply_fn, bn, others, params, images, labels):
     """One forward and backward pass, jitted with the network as a static argument.
 
     Inlined under an outer ``jit``; called eagerly it runs one compiled program (cached per
@@ -349,8 +288,8 @@ def _loss_grads(apply_fn, bn, capture, others, params, images, labels):
     try:
         hash(apply_fn)
     except TypeError:
-        return _loss_grads_impl(apply_fn, bn, capture, others, params, images, labels)
-    return _loss_grads_jit(apply_fn, bn, capture, others, params, images, labels)
+        return _loss_grads_impl(apply_fn, bn, others, params, images, labels)
+    return _loss_grads_jit(apply_fn, bn, others, params, images, labels)
 
 
 def croze_from_context(ctx: Context, config: CrozeConfig = REFERENCE, **overrides) -> Array:
@@ -371,12 +310,11 @@ def croze_from_context(ctx: Context, config: CrozeConfig = REFERENCE, **override
 
 
 def _croze(apply_fn, variables, x, y, cfg: CrozeConfig, shared: Context | None) -> Array:
-    capture = _top_level if cfg.features == "stage" else False
-    others = {k: v for k, v in variables.items() if k != "params"}
+    others = {k: v for k, v in variables.items() if k != contract.PARAMS}
 
     def grad(params, images):
         """((d loss / d params, d loss / d images), (logits, intermediates)): one pass."""
-        return _loss_grads(apply_fn, cfg.bn, capture, others, params, images, y)
+        return _loss_grads(apply_fn, cfg.bn, others, params, images, y)
 
     # Clean pass: the shared context pass when the network is used as given.
     params = variables["params"]
@@ -401,10 +339,10 @@ def _croze(apply_fn, variables, x, y, cfg: CrozeConfig, shared: Context | None) 
     # Features per layer.
     flat = jax.tree_util.tree_flatten_with_path(params)[0]
     if cfg.features == "stage":
-        feats, n = _stage_features(inter)
+        feats, layout = _stage_features(inter)
         feats_r, _ = _stage_features(inter_r)
-        feature_of = lambda path: (feats[stage_feature_index(path, n)],  # noqa: E731
-                                   feats_r[stage_feature_index(path, n)])
+        feature_of = lambda path: (feats[contract.stage_of(layout, path)],  # noqa: E731
+                                   feats_r[contract.stage_of(layout, path)])
     else:
         by_layer = _layer_features(inter, logits, params)
         by_layer_r = _layer_features(inter_r, logits_r, params)

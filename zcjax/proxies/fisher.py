@@ -43,7 +43,7 @@ convolutions also perturb their own output under ``conv_out``; those entries are
 fed zeros but not read, so the linear classifier is handled by the same mechanism.) Each
 intercepted layer must be called once per forward pass. Convolutions that are not Flax modules
 (the NB201 supernet's cell edges, inside a ``jax.custom_vjp``) multiply their output by a gate
-of ones, ``1 + perturbation`` (:data:`zcjax.spaces.layers.FISHER_GATE`); the gradient with
+of ones, ``1 + perturbation`` (:data:`zcjax.contract.FISHER_GATE`); the gradient with
 respect to it is ``g_l,n,k`` itself, since ``d L(a * s) / d s_n,k = sum_spatial a * dL/da`` at
 ``s = 1``. Higher is better.
 """
@@ -56,11 +56,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from zcjax.contract import FAN_IN_SUFFIX as _FAN_IN
+from zcjax.contract import FISHER_GATE
 from zcjax.proxies.base import cross_entropy, is_layer_weight, path_names, register
 from zcjax.proxies.context import Context
-from zcjax.spaces.layers import FISHER_GATE
-
-_FAN_IN = "_fan_in"
 
 _OUT = "fisher_out"  # perturbation added to each intercepted layer's output
 _ACT = "fisher_act"  # the layer's output, sown into "intermediates"

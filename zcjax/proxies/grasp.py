@@ -46,6 +46,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from zcjax.contract import has_architecture_data
 from zcjax.proxies.base import is_layer_weight, register, sum_over_layers
 from zcjax.proxies.context import Context
 
@@ -83,12 +84,12 @@ def hessian_gradient_product(ctx: Context, mode: str = "forward"):
 
 
 def hvp_mode(ctx: Context) -> str:
-    """``"reverse"`` for networks built from ``jax.custom_vjp`` functions, else ``"forward"``.
+    """``"reverse"`` for networks that carry their architecture as data, else ``"forward"``.
 
-    The NB201 supernet (:mod:`zcjax.spaces.nb201.supernet`), recognised by the ``"genotype"``
-    collection of its variables, has custom_vjp edges: no forward mode, so reverse-over-reverse.
+    Such networks (supernets, :func:`zcjax.contract.has_architecture_data`) may be built of
+    ``jax.custom_vjp`` functions, which have no forward mode: reverse-over-reverse there.
     """
-    return "reverse" if "genotype" in ctx.variables else "forward"
+    return "reverse" if has_architecture_data(ctx.variables) else "forward"
 
 
 @register("grasp", needs_labels=True, needs_gradients=True, data_free=False,

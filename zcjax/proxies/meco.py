@@ -21,9 +21,10 @@ dropped and the rest summed.
 Three registered variants:
 
 ``meco`` -- the reference, hook for hook
-    Hooks fire on containers too, so one tensor can count several times. zcjax reproduces the
-    multiset of module outputs of the zero-cost-nas NB201 model with a Flax method interceptor
-    on one extra forward pass (``use_bn=True``):
+    Hooks fire on containers too, so one tensor can count several times. A network shows meco
+    the tensors the reference's hooks see through the contract (:data:`zcjax.contract.HOOKED`):
+    each site is sown with its multiplicity as weight, set by the space to match its reference
+    model's module nesting. For the zero-cost-nas NB201 model (``zcjax.spaces.nb201``):
 
     ====================================  ====  ==============================================
     feature map (zcjax module)            times PyTorch modules whose hook sees it
@@ -46,9 +47,11 @@ Three registered variants:
     pooled features, logits               (0)   one value per channel: corr := 0, lambda = 0
     ====================================  ====  ==============================================
 
-    The batch given is run as one batch (batch-norm statistics over all of it) and the first
-    sample's maps are read, as the reference's hooks do for any batch size; with the
-    reference's default batch of one image the two coincide. ``batch_size = 1``.
+    The maps are read from one extra forward pass (``use_bn=True``) in the order the layers
+    sow them, which is the order in which PyTorch fires the hooks. The batch given is run as
+    one batch (batch-norm statistics over all of it) and the first sample's maps are read, as
+    the reference's hooks do for any batch size; with the reference's default batch of one
+    image the two coincide. ``batch_size = 1``.
 
 ``meco_opt`` -- the reference's ``--measure meco_opt``
     The same hooks; each hook correlates 8 channels drawn at random without replacement
@@ -71,23 +74,17 @@ read), never a sentinel.
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from zcjax import contract
 from zcjax.proxies.base import register
 from zcjax.proxies.context import Context
-from zcjax.spaces import layers
 
 Array = jax.Array
-
-#: Module names of the zcjax NB201 network (:mod:`zcjax.spaces.nb201.network`): cells
-#: ``cell_<stage>_<index>`` (whose ``_edge`` method applies one operation) and residual
-#: reductions ``reduction_<stage>``. Matched by name so that proxies import no search space.
-_CELL = re.compile(r"cell_(\d+)_(\d+)")
-_REDUCTION = re.compile(r"reduction_(\d+)")
 
 #: Channels sampled per feature map by ``meco_opt``.
 OPT_CHANNELS = 8
@@ -132,70 +129,42 @@ def min_eigenvalues(matrices: list[Array]) -> Array:
     return values[jnp.argsort(jnp.asarray(order))]
 
 
-def reference_feature_maps(ctx: Context) -> list[tuple[Array, int]]:
-    """(feature map, hook count) for every module output the reference's hooks read.
+def reference_feature_maps(ctx: Context) -> list[tuple[Array, Any]]:
+    """``(feature map, hook count)`` of every tensor the reference's hooks read.
 
-    Needs a zcjax NB201 network (its module names, see ``_CELL``; layer classes of
-    :mod:`zcjax.spaces.layers`).
-    Computed once per Context (``meco`` and ``meco_opt`` share the pass).
+    The network's ``hooked`` sites (:data:`zcjax.contract.HOOKED`) of one forward pass, in the
+    order sown; the count is the site's weight (a NumPy scalar, or a traced one where a supernet
+    weighs a site by its presence). Computed once per Context (``meco`` and ``meco_opt`` share
+    the pass).
     """
     shared = vars(ctx).setdefault("_meco_maps", {})
     if "maps" not in shared:
-        shared["maps"] = _reference_feature_maps(ctx)
+        _, state = ctx.apply(mutable=[contract.INTERMEDIATES])
+        maps = contract.sites(state.get(contract.INTERMEDIATES, {}), contract.HOOKED)
+        if not maps:
+            raise ValueError(
+                f"meco needs the network's hooked feature maps ('{contract.HOOKED}' "
+                "intermediates, see zcjax.contract); this network sows none")
+        shared["maps"] = [(f, 1 if w is None else w) for f, w in maps]
     return shared["maps"]
 
 
-def _reference_feature_maps(ctx: Context) -> list[tuple[Array, int]]:
-    found: list[tuple[Array, int]] = []
-    cells: list[tuple[str, Array]] = []
-
-    def record(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
-        module, method = context.module, context.method_name
-        parent = module.parent
-        name = module.name or ""
-        if method == "_edge" and _CELL.fullmatch(name):
-            op = args[0]
-            if op == "skip_connect":
-                found.append((out, 1))
-            elif op == "avg_pool_3x3":
-                found.append((out, 2))
-            return out
-        if method != "__call__":
-            return out
-        if isinstance(module, layers.Conv):
-            found.append((out, 2 if module.name == "shortcut" else 1))
-        elif isinstance(module, layers.BatchNorm):
-            in_block = isinstance(parent, layers.ReLUConvBN) or module.name == "stem_bn"
-            found.append((out, 3 if in_block else 1))
-        elif isinstance(module, layers.ReLU):
-            found.append((out, 2 if module.name == "last_relu" else 1))
-        elif _CELL.fullmatch(name):
-            cells.append((name, out))
-        elif _REDUCTION.fullmatch(name):
-            found.append((out, 1))
-            found.append((nn.avg_pool(args[0], (2, 2), strides=(2, 2)), 1))
-        return out
-
-    with nn.intercept_methods(record):
-        ctx.apply()
-    if not cells:
-        raise ValueError("meco's reference hooks need a zcjax NB201 network "
-                         "(no cell_<stage>_<index> module found)")
-    # The last cell of each stage is also the output of the stage's nn.Sequential.
-    last_of_stage: dict[str, str] = {}
-    for name, _ in cells:
-        stage, index = _CELL.fullmatch(name).groups()
-        best = last_of_stage.get(stage)
-        if best is None or int(index) > int(best.rsplit("_", 1)[1]):
-            last_of_stage[stage] = name
-    last = set(last_of_stage.values())
-    found.extend((out, 2 if name in last else 1) for name, out in cells)
-    return found
+def _counts(maps) -> Array:
+    counts = [w for _, w in maps]
+    if all(isinstance(c, (int, float, np.number)) for c in counts):
+        return jnp.asarray(np.asarray(counts, np.float32))
+    return jnp.stack([jnp.asarray(c, jnp.float32) for c in counts])
 
 
-def _all_finite(features) -> Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(channel_matrix(f))) for f in features]))
+def _all_finite(features, weights=None) -> Array:
+    """Every map read is finite (maps of weight 0, absent sites, are not read)."""
+    checks = []
+    for i, f in enumerate(features):
+        ok = jnp.all(jnp.isfinite(channel_matrix(f)))
+        if weights is not None and not isinstance(weights[i], (int, float, np.number)):
+            ok = ok | (weights[i] == 0)
+        checks.append(ok)
+    return jnp.all(jnp.stack(checks))
 
 
 def _sum_finite(values: Array) -> Array:
@@ -213,20 +182,28 @@ def meco(ctx: Context) -> Array:
     See :mod:`zcjax.proxies.meco`.
     """
     maps = reference_feature_maps(ctx)
-    counts = jnp.asarray([count for _, count in maps], jnp.float32)
-    values = counts * min_eigenvalues([channel_matrix(f) for f, _ in maps])
-    return jnp.where(_all_finite([f for f, _ in maps]), _sum_finite(values), jnp.nan)
+    values = _counts(maps) * min_eigenvalues([channel_matrix(f) for f, _ in maps])
+    finite = _all_finite([f for f, _ in maps], [w for _, w in maps])
+    return jnp.where(finite, _sum_finite(values), jnp.nan)
 
 
-def sampled_min_eigenvalue_sum(maps: list[tuple[Array, int]], key: Array,
+def sampled_min_eigenvalue_sum(maps: list[tuple[Array, Any]], key: Array,
                                channels: int = OPT_CHANNELS) -> Array:
     """``meco_opt``'s sum: per hook firing, ``channels`` random channels, scaled by C / channels.
+
+    The hook counts must be static (each firing draws its own channels); a supernet's traced
+    site weights are refused.
 
     Each firing draws uniform numbers, one per channel; the indices of the ``channels`` largest
     are a uniform sample without replacement. Maps of one shape are stacked and every firing on
     them handled by one ``top_k``, one gather and one batched eigen-solver (few operations keep
     compile times low; there are about a thousand firings in the NB201 benchmark network).
     """
+    try:
+        counts = [int(c) for _, c in maps]
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        raise ValueError("meco_opt needs static hook counts (a static network); this network "
+                         "weighs its hooked sites with traced values") from None
     rows = [channel_matrix(f) for f, _ in maps]
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, r in enumerate(rows):
@@ -237,7 +214,7 @@ def sampled_min_eigenvalue_sum(maps: list[tuple[Array, int]], key: Array,
         c = shape[0]
         take = min(channels, c)
         stacked = jnp.stack([rows[i] for i in members])                   # (M, C, P)
-        owner = jnp.asarray([m for m, i in enumerate(members) for _ in range(maps[i][1])])
+        owner = jnp.asarray([m for m, i in enumerate(members) for _ in range(counts[i])])
         if owner.size == 0:
             continue
         uniform = jax.random.uniform(keys[g], (owner.size, c))
@@ -268,7 +245,7 @@ def meco_conv(ctx: Context) -> Array:
 
     See :mod:`zcjax.proxies.meco`.
     """
-    maps = ctx.intermediates(layers.CONV_OUT)
+    maps = ctx.intermediates(contract.CONV_OUT)
     if not maps:
         raise ValueError("the network sowed no convolution outputs ('conv_out')")
     values = min_eigenvalues([channel_matrix(f) for f in maps])

@@ -36,9 +36,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from zcjax.contract import RELU_IN
 from zcjax.proxies.base import register
 from zcjax.proxies.context import Context
-from zcjax.spaces.layers import RELU_IN
 
 Array = jax.Array
 

@@ -47,15 +47,12 @@ biases and BN scales (none in zcjax spaces) are left as they are.
 
 from __future__ import annotations
 
-from typing import Mapping
-
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zcjax.proxies.base import collect, path_names, register
-from zcjax.proxies.context import WEIGHT_SUFFIX, Context
-from zcjax.spaces import layers
+from zcjax import contract
+from zcjax.proxies.base import path_names, register
+from zcjax.proxies.context import Context
 
 Array = jax.Array
 
@@ -64,8 +61,8 @@ ALPHA = 1e-2
 #: PyTorch's default BatchNorm momentum (the reference's running_var update).
 BN_MOMENTUM = 0.1
 #: Optional variables collection: a tree like ``params`` of 0/1 scalars, 0 for parameters of
-#: layers the network does not use (set by the NB201 supernet; see :func:`gaussian_params`).
-PRESENCE = "presence"
+#: layers the network does not use (set by supernets; see :func:`gaussian_params`).
+PRESENCE = contract.PRESENCE
 
 
 def gaussian_params(params, key: Array, presence=None):
@@ -113,53 +110,23 @@ def gaussian_params(params, key: Array, presence=None):
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
-def _weighted_bn_sites(sown) -> list[tuple[Array, int, Array]]:
-    """``(batch variance, count, presence weight)`` of batch norms sown with a weight.
-
-    Networks whose batch norms are not :class:`~zcjax.spaces.layers.BatchNorm` modules (the NB201
-    supernet's cell edges) sow, per potential site, ``bn_var``, ``bn_var_weight`` and
-    ``bn_var_count`` (see :func:`zcjax.proxies.context.weighted_sites`); static networks sow no
-    weights, and their batch norms are all caught by interception instead.
-    """
-    out = []
-
-    def walk(node):
-        if not isinstance(node, Mapping):
-            return
-        if layers.BN_VAR + WEIGHT_SUFFIX in node:
-            out.extend(zip(node[layers.BN_VAR], node[layers.BN_VAR + "_count"],
-                           node[layers.BN_VAR + WEIGHT_SUFFIX]))
-        for key in sorted(node):
-            walk(node[key])
-
-    walk(sown)
-    return out
-
-
 def _features_and_bn_stats(ctx: Context, variables, images):
-    """(pre-pool features, [(biased batch variance per channel, n, weight)] for every BN)."""
-    stats = []
+    """(pre-pool features, [(biased batch variance per channel, n, weight)] for every BN).
 
-    def record(next_fun, args, kwargs, context):
-        if isinstance(context.module, layers.BatchNorm) and context.method_name == "__call__":
-            x = args[0]
-            axes = tuple(range(x.ndim - 1))
-            mean = jnp.mean(x, axis=axes)
-            var = jnp.mean(jnp.square(x - mean), axis=axes)
-            n = 1
-            for s in x.shape[:-1]:
-                n *= s
-            stats.append((var, n, None))
-        return next_fun(*args, **kwargs)
-
-    with nn.intercept_methods(record):
-        _, state = ctx.apply(variables, images, mutable=["intermediates"])
-    sown = state.get("intermediates", {})
-    features = collect(sown, layers.PRE_POOL)
+    Batch norms come in the order the network sowed them, those sown without a weight (the
+    layers every architecture has) first, then a supernet's potential sites: the order zcjax
+    has summed the BN terms in since its first release (sums move with order at float
+    rounding only).
+    """
+    _, state = ctx.apply(variables, images, mutable=[contract.INTERMEDIATES])
+    sown = state.get(contract.INTERMEDIATES, {})
+    features = contract.values(sown, contract.PRE_POOL)
     if len(features) != 1:
         raise ValueError(
-            f"zen needs exactly one '{layers.PRE_POOL}' feature map, found {len(features)}")
-    return features[0], stats + _weighted_bn_sites(sown)
+            f"zen needs exactly one '{contract.PRE_POOL}' feature map, found {len(features)}")
+    stats = contract.bn_sites(sown)
+    return features[0], ([s for s in stats if s[2] is None]
+                         + [s for s in stats if s[2] is not None])
 
 
 def _passes(ctx: Context):

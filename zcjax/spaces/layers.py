@@ -33,17 +33,13 @@ bias likewise; batch-norm scales start at 1 and shifts at 0.
 
 Intermediates
 -------------
-Layers ``sow`` what proxies need into the ``"intermediates"`` collection, which costs nothing
-unless the caller asks for it with ``mutable=["intermediates"]``:
-
-- ``relu_in``: the input of every ReLU (NASWOT's binary codes, Mellor et al. 2021);
-- ``conv_out``: the output of every convolution (feature maps for MeCo, CRoZe);
-- ``bn_var``: every batch norm's per-channel batch variance (Zen-NAS's BN term);
-- ``pre_pool``: the feature map entering the global average pool (Zen-NAS).
-
-Every convolution output also passes through ``self.perturb("conv_out", ...)``: applying with a
-``"perturbations"`` collection of zeros and differentiating with respect to it gives the
-gradient of the loss with respect to each convolution's output (Fisher, Turner et al. 2020).
+Layers ``sow`` what proxies read into the ``"intermediates"`` collection, as the network-proxy
+contract (:mod:`zcjax.contract`) defines it: ReLU inputs (``relu_in``), convolution outputs
+(``conv_out``), batch variances with their counts (``bn_var``, ``bn_var_count``), and the
+tensors a forward hook of the reference model would see (``hooked``, weighted by how many hooks
+see them: the field ``hooks`` of each layer, set by the network that builds it to match the
+reference's module nesting; 0 sows nothing). Every convolution output also passes through
+``self.perturb("conv_out", ...)``, so a proxy can differentiate with respect to it.
 """
 
 from __future__ import annotations
@@ -55,21 +51,14 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from zcjax import contract
 
 Array = jax.Array
 
 BN_EPS = 1e-5
 
-# Tags under which layers sow intermediates.
-RELU_IN = "relu_in"
-CONV_OUT = "conv_out"
-BN_VAR = "bn_var"
-PRE_POOL = "pre_pool"
-#: Prefix of multiplicative convolution-output gates that networks whose convolutions are not
-#: ``flax.linen.Conv`` modules (the NB201 supernet's cell edges) expose to Fisher pruning as
-#: ``perturbations/.../<FISHER_GATE><name>`` (N, C), with the convolution's fan-in sown as
-#: ``intermediates/.../<FISHER_GATE><name>_fan_in``; see :mod:`zcjax.proxies.fisher`.
-FISHER_GATE = "fisher_gate_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,16 +122,32 @@ def torch_bias_init(fan_in: int) -> Callable:
     return init
 
 
-# -- layers -------------------------------------------------------------------------------
+# -- layers ---------------------------------------------------------------------------------
+
+def sow_hooked(module: nn.Module, value: Array, hooks: int) -> None:
+    """Sows ``value`` as a tensor that ``hooks`` forward hooks of the reference model see.
+
+    Nothing is sown for ``hooks == 0``. The weight is a NumPy scalar: static under every JAX
+    transformation (see :data:`zcjax.contract.HOOKED`).
+    """
+    if hooks:
+        module.sow(contract.INTERMEDIATES, contract.HOOKED, value)
+        module.sow(contract.INTERMEDIATES, contract.HOOKED + contract.WEIGHT_SUFFIX,
+                   np.float32(hooks))
+
 
 class Conv(nn.Module):
-    """A 2-D convolution (NHWC) with PyTorch's symmetric padding and default init."""
+    """A 2-D convolution (NHWC) with PyTorch's symmetric padding and default init.
+
+    ``hooks``: forward hooks of the reference model that see the output (see module doc).
+    """
 
     features: int
     kernel_size: int
     stride: int = 1
     padding: int = 0
     use_bias: bool = False
+    hooks: int = 1
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -157,8 +162,9 @@ class Conv(nn.Module):
             bias_init=torch_bias_init(fan_in),
             name="conv",
         )(x)
-        y = self.perturb(CONV_OUT, y)
-        self.sow("intermediates", CONV_OUT, y)
+        y = self.perturb(contract.CONV_OUT, y)
+        self.sow(contract.INTERMEDIATES, contract.CONV_OUT, y)
+        sow_hooked(self, y, self.hooks)
         return y
 
 
@@ -178,36 +184,79 @@ class BatchNorm(nn.Module):
 
     ``y = (x - mean) / sqrt(var + eps) * scale + bias`` with mean and biased variance over
     (N, H, W); ``scale`` and ``bias`` exist only when ``affine``. No running statistics.
+    Sows the batch variance and the number of values it averages (``bn_var``,
+    ``bn_var_count``), and its output as ``hooks`` times hooked.
     """
 
     affine: bool = True
     eps: float = BN_EPS
+    hooks: int = 1
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axis=axes)
         var = jnp.mean(jnp.square(x - mean), axis=axes)
-        self.sow("intermediates", BN_VAR, var)
+        self.sow(contract.INTERMEDIATES, contract.BN_VAR, var)
+        self.sow(contract.INTERMEDIATES, contract.BN_VAR + contract.COUNT_SUFFIX,
+                 np.int64(math.prod(x.shape[:-1])))
         y = (x - mean) * jax.lax.rsqrt(var + self.eps)
         if self.affine:
             c = x.shape[-1]
             y = y * self.param("scale", nn.initializers.ones, (c,), x.dtype)
             y = y + self.param("bias", nn.initializers.zeros, (c,), x.dtype)
+        sow_hooked(self, y, self.hooks)
         return y
 
 
 class ReLU(nn.Module):
     """ReLU that sows its input (the activation pattern proxies such as NASWOT read)."""
 
+    hooks: int = 1
+
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        self.sow("intermediates", RELU_IN, x)
-        return nn.relu(x)
+        self.sow(contract.INTERMEDIATES, contract.RELU_IN, x)
+        y = nn.relu(x)
+        sow_hooked(self, y, self.hooks)
+        return y
+
+
+class Identity(nn.Module):
+    """The identity (``skip_connect``), a module so that it can be hooked like PyTorch's."""
+
+    hooks: int = 1
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        sow_hooked(self, x, self.hooks)
+        return x
+
+
+class AvgPool(nn.Module):
+    """Average pooling, PyTorch's ``AvgPool2d(window, stride, padding,
+    count_include_pad=False)``."""
+
+    window: int
+    stride: int = 1
+    padding: int = 0
+    hooks: int = 1
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        p = self.padding
+        y = nn.avg_pool(x, (self.window, self.window), strides=(self.stride, self.stride),
+                        padding=((p, p), (p, p)), count_include_pad=not p)
+        sow_hooked(self, y, self.hooks)
+        return y
 
 
 class ReLUConvBN(nn.Module):
-    """ReLU -> Conv -> BN, the convolution operation of NAS-Bench-201 and DARTS cells."""
+    """ReLU -> Conv -> BN, the convolution operation of NAS-Bench-201 and DARTS cells.
+
+    Hooks as in the references' ``ReLUConvBN`` (an ``nn.Sequential`` inside a module): the
+    batch norm's output is also the output of the sequence and of the block (3 hooks).
+    """
 
     features: int
     kernel_size: int
@@ -215,6 +264,7 @@ class ReLUConvBN(nn.Module):
     padding: int = 0
     conv_bias: bool = False
     bn_affine: bool = True
+    bn_hooks: int = 3
 
     @nn.compact
     def __call__(self, x: Array, *, use_bn: bool = True) -> Array:
@@ -222,7 +272,7 @@ class ReLUConvBN(nn.Module):
         x = Conv(self.features, self.kernel_size, self.stride, self.padding,
                  use_bias=self.conv_bias, name="conv")(x)
         if use_bn:
-            x = BatchNorm(self.bn_affine, name="bn")(x)
+            x = BatchNorm(self.bn_affine, hooks=self.bn_hooks, name="bn")(x)
         return x
 
 

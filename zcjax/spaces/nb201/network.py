@@ -19,12 +19,13 @@ module is built without the ``use_bn`` flag (CRoZe's reference inherits the same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from zcjax import contract
 from zcjax.spaces import layers
 from zcjax.spaces.layers import LayerConvention
 from zcjax.spaces.nb201.genotype import EDGES, NUM_NODES, Genotype, as_genotype
@@ -33,11 +34,16 @@ Array = jax.Array
 
 
 class Cell(nn.Module):
-    """A NAS-Bench-201 cell: node ``j`` sums ``op(j, i)(node i)`` over ``i < j``."""
+    """A NAS-Bench-201 cell: node ``j`` sums ``op(j, i)(node i)`` over ``i < j``.
+
+    ``hooks``: forward hooks of the reference model that see the cell's output (2 for the last
+    cell of a stage, which is also the output of the stage's ``nn.Sequential``).
+    """
 
     genotype: Genotype
     features: int
     convention: LayerConvention
+    hooks: int = 1
 
     @nn.compact
     def __call__(self, x: Array, *, use_bn: bool = True) -> Array:
@@ -48,15 +54,17 @@ class Cell(nn.Module):
                 y = self._edge(self.genotype.op(to, frm), nodes[frm], f"edge_{frm}_{to}", use_bn)
                 total = y if total is None else total + y
             nodes.append(total)
+        layers.sow_hooked(self, nodes[-1], self.hooks)
         return nodes[-1]
 
     def _edge(self, op: str, x: Array, name: str, use_bn: bool) -> Array:
         if op == "none":
-            return layers.zero(x)
+            return layers.zero(x)  # the reference's Zero module returns zeros: hooks read 0
         if op == "skip_connect":
-            return x
+            return layers.Identity(hooks=1, name=name)(x)
         if op == "avg_pool_3x3":
-            return layers.avg_pool_3x3(x)
+            # POOLING and its AvgPool2d both return the pooled map.
+            return layers.AvgPool(3, 1, 1, hooks=2, name=name)(x)
         kernel = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}[op]
         return layers.ReLUConvBN(
             self.features, kernel, stride=1, padding=kernel // 2,
@@ -68,7 +76,8 @@ class Cell(nn.Module):
 class ResidualReduction(nn.Module):
     """The ResNet basic block that halves resolution and doubles channels between stages.
 
-    ``out = ReLUConvBN_3x3(ReLUConvBN_3x3,stride 2(x)) + Conv1x1(AvgPool2x2(x))``.
+    ``out = ReLUConvBN_3x3(ReLUConvBN_3x3,stride 2(x)) + Conv1x1(AvgPool2x2(x))``. Hooks as in
+    the reference: the shortcut's 1x1 convolution is also the output of its ``nn.Sequential``.
     """
 
     features: int
@@ -80,9 +89,73 @@ class ResidualReduction(nn.Module):
                               bn_affine=self.bn_affine, name="conv_a")(x, use_bn=use_bn)
         y = layers.ReLUConvBN(self.features, 3, stride=1, padding=1,
                               bn_affine=self.bn_affine, name="conv_b")(y, use_bn=use_bn)
-        shortcut = nn.avg_pool(x, (2, 2), strides=(2, 2))
-        shortcut = layers.Conv(self.features, 1, name="shortcut")(shortcut)
-        return y + shortcut
+        shortcut = layers.AvgPool(2, 2, hooks=1, name="shortcut_pool")(x)
+        shortcut = layers.Conv(self.features, 1, hooks=2, name="shortcut")(shortcut)
+        out = y + shortcut
+        layers.sow_hooked(self, out, 1)
+        return out
+
+
+#: Stages of the NAS-Bench-201 macro skeleton.
+STAGES = 3
+
+
+def skeleton(net: nn.Module, images: Array, make_cell: Callable[[int, int, str], nn.Module],
+             use_bn: bool) -> Array:
+    """The macro skeleton around the cells, shared by the static network and the supernet.
+
+    Called inside ``net``'s compact ``__call__`` (``net`` has ``channels``,
+    ``cells_per_stage``, ``num_classes`` and ``convention``); ``make_cell(width, hooks, name)``
+    returns the cell module, called as ``cell(x, use_bn=use_bn)``. Declares the contract's
+    stage features (:func:`stage_layout`) and sows ``pre_pool``.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"expected NHWC images, got shape {images.shape}")
+    outer_affine = net.convention.outer_bn_affine
+    x = layers.Conv(net.channels, 3, padding=1, name="stem_conv")(images)
+    if use_bn:
+        # BatchNorm2d, the stem's nn.Sequential and the stem: 3 hooks.
+        x = layers.BatchNorm(outer_affine, hooks=3, name="stem_bn")(x)
+    features = [x]
+    n = net.cells_per_stage
+    for stage in range(STAGES):
+        width = net.channels * 2 ** stage
+        if stage > 0:
+            # use_bn=False keeps the reductions' BN, as the references do (module doc).
+            x = ResidualReduction(width, outer_affine, name=f"reduction_{stage}")(x)
+            features.append(x)
+        for i in range(n):
+            # The last cell of a stage is also the output of the stage's nn.Sequential.
+            x = make_cell(width, 2 if i == n - 1 else 1, f"cell_{stage}_{i}")(x, use_bn=use_bn)
+    features.append(x)
+    if use_bn:
+        x = layers.BatchNorm(outer_affine, name="last_bn")(x)
+    x = layers.ReLU(hooks=2, name="last_relu")(x)  # ReLU and the lastact nn.Sequential
+    net.sow(contract.INTERMEDIATES, contract.PRE_POOL, x)
+    pooled = layers.global_avg_pool(x)
+    contract.declare_stages(net, features + [pooled], stage_layout(n))
+    return layers.Dense(net.num_classes, name="classifier")(pooled)
+
+
+def stage_layout(cells_per_stage: int) -> dict[str, int]:
+    """CRoZe's stage feature of each top-level block (:func:`zcjax.contract.stage_of`).
+
+    The features are the stem's output, the two reductions' outputs, the last cell's output and
+    the pooled features (what the CRoZe reference's NAS-Bench-201 model returns). Its
+    ``get_layer_metric_array_adv_feats`` compares a layer on feature ``layer_cnt // 5``, where
+    ``layer_cnt`` counts the cells entered so far in module order (stem, the cells of stage 0,
+    reduction 1, ...), and the classifier on the last feature. zcjax divides by the cells per
+    stage ``N`` instead of the reference's literal 5 (the same for the benchmark's ``N = 5``),
+    so that smaller networks keep one feature per stage.
+    """
+    n = cells_per_stage
+    layout = {"stem_conv": 0, "stem_bn": 0, "classifier": STAGES + 1}
+    for stage in range(STAGES):
+        if stage > 0:
+            layout[f"reduction_{stage}"] = stage * n // n
+        for i in range(n):
+            layout[f"cell_{stage}_{i}"] = (stage * n + i + 1) // n
+    return layout
 
 
 class NB201Network(nn.Module):
@@ -105,25 +178,10 @@ class NB201Network(nn.Module):
 
     @nn.compact
     def __call__(self, images: Array, *, use_bn: bool = True) -> Array:
-        if images.ndim != 4:
-            raise ValueError(f"expected NHWC images, got shape {images.shape}")
-        outer_affine = self.convention.outer_bn_affine
-        x = layers.Conv(self.channels, 3, padding=1, name="stem_conv")(images)
-        if use_bn:
-            x = layers.BatchNorm(outer_affine, name="stem_bn")(x)
-        for stage in range(3):
-            features = self.channels * 2 ** stage
-            if stage > 0:
-                # use_bn=False keeps the reductions' BN, as the references do (module doc).
-                x = ResidualReduction(features, outer_affine, name=f"reduction_{stage}")(x)
-            for i in range(self.cells_per_stage):
-                x = Cell(self.genotype, features, self.convention, name=f"cell_{stage}_{i}")(
-                    x, use_bn=use_bn)
-        if use_bn:
-            x = layers.BatchNorm(outer_affine, name="last_bn")(x)
-        x = layers.ReLU(name="last_relu")(x)
-        self.sow("intermediates", layers.PRE_POOL, x)
-        return layers.Dense(self.num_classes, name="classifier")(layers.global_avg_pool(x))
+        def cell(width: int, hooks: int, name: str) -> Cell:
+            return Cell(self.genotype, width, self.convention, hooks=hooks, name=name)
+
+        return skeleton(self, images, cell, use_bn)
 
 
 def build(

@@ -92,10 +92,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from zcjax import contract
 from zcjax.spaces import layers
 from zcjax.spaces.layers import LayerConvention
 from zcjax.spaces.nb201.genotype import EDGES, NUM_NODES, OPS, Genotype, as_genotype
-from zcjax.spaces.nb201.network import ResidualReduction, build
+from zcjax.spaces.nb201.network import build, skeleton
 
 Array = jax.Array
 
@@ -116,8 +117,7 @@ PREFERRED_PROXIES = EXACT_PROXIES - {"grasp"}
 _DN = ("NHWC", "HWIO", "NHWC")
 _CONV = {OPS.index("nor_conv_1x1"): "_1x1", OPS.index("nor_conv_3x3"): ""}
 _CONV_1X1, _CONV_3X3 = OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3")
-#: Suffix of the tag under which a site's presence weight is sown (see ``SwitchCell``).
-WEIGHT_SUFFIX = "_weight"
+WEIGHT_SUFFIX = contract.WEIGHT_SUFFIX
 
 
 def _conv(x: Array, w: Array) -> Array:
@@ -341,14 +341,14 @@ class SwitchCell(nn.Module):
         of the edge's convolution (zero where the edge is not one). ``<FISHER_GATE><edge>_fan_in``
         is sown beside it: the fan-in of the chosen convolution (``C`` or ``9 C``), 0 otherwise.
         """
-        key = layers.FISHER_GATE + name
+        key = contract.FISHER_GATE + name
         if not (self.is_mutable_collection("perturbations")
                 or self.has_variable("perturbations", key)):
             return None
         channels = x.shape[-1]
         fan_in = jnp.where(op == _CONV_3X3, 9 * channels,
                            jnp.where(op == _CONV_1X1, channels, 0)).astype(x.dtype)
-        self.sow("intermediates", key + "_fan_in", fan_in)
+        self.sow(contract.INTERMEDIATES, key + contract.FAN_IN_SUFFIX, fan_in)
         return self.perturb(key, jnp.ones((x.shape[0], channels), x.dtype))
 
     def _sow_site(self, op: Array, x: Array, var: Array, use_bn: bool) -> None:
@@ -361,13 +361,14 @@ class SwitchCell(nn.Module):
         """
         present = (op == _CONV_3X3) | (op == _CONV_1X1)
         weight = present.astype(x.dtype)
-        self.sow("intermediates", layers.RELU_IN, jnp.where(present, x, jnp.zeros_like(x)))
-        self.sow("intermediates", layers.RELU_IN + WEIGHT_SUFFIX, weight)
+        sow = functools.partial(self.sow, contract.INTERMEDIATES)
+        sow(contract.RELU_IN, jnp.where(present, x, jnp.zeros_like(x)))
+        sow(contract.RELU_IN + WEIGHT_SUFFIX, weight)
         if use_bn:
             count = x.shape[0] * x.shape[1] * x.shape[2]
-            self.sow("intermediates", layers.BN_VAR, jnp.where(present, var, jnp.ones_like(var)))
-            self.sow("intermediates", layers.BN_VAR + WEIGHT_SUFFIX, weight)
-            self.sow("intermediates", layers.BN_VAR + "_count", jnp.asarray(count, x.dtype))
+            sow(contract.BN_VAR, jnp.where(present, var, jnp.ones_like(var)))
+            sow(contract.BN_VAR + WEIGHT_SUFFIX, weight)
+            sow(contract.BN_VAR + contract.COUNT_SUFFIX, jnp.asarray(count, x.dtype))
 
 
 class NB201Supernet(nn.Module):
@@ -386,26 +387,14 @@ class NB201Supernet(nn.Module):
 
     @nn.compact
     def __call__(self, images: Array, *, use_bn: bool = True) -> Array:
-        ops = self.variable("genotype", "ops", lambda: jnp.zeros((len(EDGES),), jnp.int32)).value
-        outer_affine = self.convention.outer_bn_affine
-        x = layers.Conv(self.channels, 3, padding=1, name="stem_conv")(images)
-        if use_bn:
-            x = layers.BatchNorm(outer_affine, name="stem_bn")(x)
-        for stage in range(3):
-            features = self.channels * 2 ** stage
-            if stage > 0:
-                # use_bn=False keeps the reductions' BN, as the static network and the
-                # references do.
-                x = ResidualReduction(features, outer_affine, name=f"reduction_{stage}")(x)
-            for i in range(self.cells_per_stage):
-                x = SwitchCell(features, self.convention, self.custom_backward,
-                               name=f"cell_{stage}_{i}")(
-                    x, ops, use_bn=use_bn)
-        if use_bn:
-            x = layers.BatchNorm(outer_affine, name="last_bn")(x)
-        x = layers.ReLU(name="last_relu")(x)
-        self.sow("intermediates", layers.PRE_POOL, x)
-        return layers.Dense(self.num_classes, name="classifier")(layers.global_avg_pool(x))
+        ops = self.variable(contract.ARCHITECTURE, "ops",
+                            lambda: jnp.zeros((len(EDGES),), jnp.int32)).value
+
+        def cell(width: int, hooks: int, name: str) -> nn.Module:
+            cell_ = SwitchCell(width, self.convention, self.custom_backward, name=name)
+            return functools.partial(cell_, ops=ops)
+
+        return skeleton(self, images, cell, use_bn)
 
 
 def build_supernet(*, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
@@ -524,8 +513,8 @@ def variables_for(params: dict, ops: Array, mask: bool = True) -> dict:
     ``{"params", "genotype": {"ops"}, "presence"}``; see :func:`mask_params`, :func:`presence`.
     """
     ops = jnp.asarray(ops, jnp.int32)
-    return {"params": mask_params(params, ops) if mask else params, "genotype": {"ops": ops},
-            "presence": presence(params, ops)}
+    return {contract.PARAMS: mask_params(params, ops) if mask else params,
+            contract.ARCHITECTURE: {"ops": ops}, contract.PRESENCE: presence(params, ops)}
 
 
 def static_equivalent(net: NB201Supernet, arch) -> nn.Module:
