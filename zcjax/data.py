@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zcjax.benchmarks.nb201 import canonical_dataset
+from zcjax.validation import check_seed
 
 __all__ = [
     "Batch", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR10_PIXEL_STD", "CIFAR100_MEAN", "CIFAR100_STD",
@@ -230,7 +231,7 @@ def batch_from_arrays(images: np.ndarray, labels: np.ndarray, size: Optional[int
         idx = np.arange(images.shape[0])
     else:
         size = _check_size(size, maximum=images.shape[0])
-        idx = _select(labels, size, np.random.default_rng(seed), bool(balanced))
+        idx = _select(labels, size, np.random.default_rng(check_seed(seed)), bool(balanced))
     x = (images[idx].astype(np.float32) / np.float32(255.0) - mean) / std
     y = labels[idx].astype(np.int32)
     return Batch(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32))
@@ -282,6 +283,7 @@ def default_batch(size: int = 64, *, split: str = "train", seed: int = 0,
             f"only CIFAR-10 images are bundled, not {dataset!r}; use load_cifar() or "
             "load_imagenet16() with batch_from_arrays() for other data sets")
     size = _check_size(size, maximum=BUNDLED_SIZE)
+    check_seed(seed)
     images, labels = bundled_arrays(split)
     mean, std = normalization("cifar10")
     return batch_from_arrays(images, labels, size, seed, mean, std, balanced=balanced)
@@ -454,7 +456,7 @@ def gaussian_batch(size: int = 64, shape: Sequence[int] = (32, 32, 3), seed: int
     size = _check_size(size)
     shape = _check_shape(shape)
     num_classes = _check_size(num_classes, name="num_classes")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     x = rng.standard_normal((size, *shape), dtype=np.float32)
     y = rng.integers(0, num_classes, size=size).astype(np.int32)
     return Batch(jnp.asarray(x), jnp.asarray(y))

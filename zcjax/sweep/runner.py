@@ -26,6 +26,7 @@ from typing import Any
 
 from zcjax.sweep.progress import Progress
 from zcjax.sweep.store import Record, ResultStore
+from zcjax.validation import check_seed
 
 __all__ = ["SweepInterrupted", "SweepSummary", "Task", "make_tasks", "run_resumable"]
 
@@ -42,7 +43,8 @@ class Task:
     Attributes:
       space: search-space name.
       arch: architecture string.
-      seed: initialisation seed.
+      seed: initialisation seed, an integer in ``0..2**31-1``
+        (:func:`zcjax.validation.check_seed`).
       proxies: proxy names to compute (non-empty, no duplicates).
       config_hash: :func:`~zcjax.sweep.store.config_hash` of the setup.
       batch_hash: :func:`~zcjax.sweep.store.array_hash` of the data batch.
@@ -56,7 +58,7 @@ class Task:
     batch_hash: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "seed", check_seed(self.seed))
         proxies = (self.proxies,) if isinstance(self.proxies, str) else tuple(self.proxies)
         if not proxies:
             raise ValueError(f"Task {self.arch!r} seed {self.seed}: no proxies")
@@ -84,10 +86,13 @@ def make_tasks(space: str, archs: Iterable[str], seeds: Iterable[int],
     """The ``archs x seeds`` grid of tasks, each with all ``proxies``.
 
     Args:
+      seeds: integers in ``0..2**31-1`` (:func:`zcjax.validation.check_seed`); ``1.7``,
+        ``"3"`` or ``True`` are refused, not coerced, as are seeds outside the range, where
+        JAX maps different integers to the same key.
       order: ``"arch"`` (default): all seeds of an architecture are adjacent
         (arch-major); ``"seed"``: all architectures of a seed are adjacent.
     """
-    archs, seeds, proxies = list(archs), [int(s) for s in seeds], tuple(proxies)
+    archs, seeds, proxies = list(archs), [check_seed(s) for s in seeds], tuple(proxies)
     if order == "arch":
         pairs = [(a, s) for a in archs for s in seeds]
     elif order == "seed":
