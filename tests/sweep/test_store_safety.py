@@ -253,6 +253,15 @@ def test_copy_of_the_main_file_after_sigkill_is_a_valid_store(tmp_path):
 
 # -- item 3: checksums, integrity, clear errors, locks, read-only stores ------------------------
 
+def test_checksum_is_pinned():
+    # Part of the on-disk format: a change would make every stored row "damaged".
+    from zcjax.sweep.store import _checksum, _to_row
+    row = _to_row(Record("nb201", "|none~0|", "synflow", CH, 3, BH, -0.25, None, 1.5, 1e9), 0.0)
+    assert row[-1] == _checksum(row[:-1]) == "788285c50297b355"
+    nan = _to_row(Record("s", "a", "p", CH, 0, BH, math.nan, "r\u00e9", None, 2.0), 0.0)
+    assert nan[-1] == "8643d45e802629ff"
+
+
 def tamper(path: Path, sql: str) -> None:
     """Changes rows behind the store's back (a plain SQLite connection: no checksum update)."""
     conn = sqlite3.connect(path)

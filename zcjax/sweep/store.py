@@ -262,31 +262,17 @@ def array_hash(array: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _part(v: Any) -> bytes:
-    """One column, typed and exact, for the checksum (any type: damage may change types)."""
-    if v is None:
-        return b"N"
-    if isinstance(v, bool):
-        return b"B" + str(int(v)).encode()
-    if isinstance(v, int):
-        return b"I" + str(v).encode()
-    if isinstance(v, float):
-        return b"F" + v.hex().encode()
-    if isinstance(v, str):
-        return b"S" + v.encode("utf-8", "surrogatepass")
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return b"X" + bytes(v)
-    return b"?" + repr(v).encode("utf-8", "replace")
-
-
 def _checksum(row: Sequence[Any]) -> str:
-    """Checksum of a row's :data:`_COLUMNS` values: 16 hex digits of BLAKE2b."""
-    h = hashlib.blake2b(digest_size=8)
-    for v in row[:len(_COLUMNS)]:
-        p = _part(v)
-        h.update(len(p).to_bytes(8, "little"))
-        h.update(p)
-    return h.hexdigest()
+    """Checksum of a row's :data:`_COLUMNS` values: 16 hex digits of BLAKE2b.
+
+    Hashes ``ascii()`` of the values: exact and typed (``1`` and ``1.0`` differ, floats are
+    their shortest round-trip ``repr``), and the same on every Python version (every non-ASCII
+    character is escaped, whatever the Unicode database calls printable). Any type is accepted:
+    damage on disk may turn a REAL into TEXT or a BLOB. Part of the on-disk format (pinned by a
+    test): changing it makes every stored row "damaged".
+    """
+    text = ascii(tuple(row[:len(_COLUMNS)]))
+    return hashlib.blake2b(text.encode("ascii"), digest_size=8).hexdigest()
 
 
 def _row_ok(row: Sequence[Any]) -> bool:
@@ -635,6 +621,13 @@ class ResultStore:
                      (str(SCHEMA_VERSION),))
 
     def _connect(self) -> sqlite3.Connection:
+        conn = self._open()
+        # Text whose bytes are no longer UTF-8 (damage on disk) is read, not refused, so that the
+        # row's checksum can fail and the row be handled like any damaged row.
+        conn.text_factory = _decode_text
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
         if self.path == ":memory:":
             return sqlite3.connect(":memory:", timeout=self.timeout, isolation_level=None)
         if not self.readonly:
@@ -1131,19 +1124,6 @@ class ResultStore:
         damaged: list[dict] = []
         damaged_rows: list[tuple] = []
         n = bad = 0
-        # Read text whose bytes are no longer UTF-8 (damage) instead of failing on it: such a
-        # row cannot match its checksum.
-        self._conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
-        try:
-            return self._verify(repair, limit)
-        finally:
-            if self._conn is not None:
-                self._conn.text_factory = str
-
-    def _verify(self, repair: bool, limit: int) -> IntegrityReport:
-        damaged: list[dict] = []
-        damaged_rows: list[tuple] = []
-        n = bad = 0
         with self._guard("check the store"):
             problems = [str(r[0]) for r in self._conn.execute("PRAGMA integrity_check")]
             problems = [] if problems == ["ok"] else problems
@@ -1466,6 +1446,11 @@ class ResultStore:
                     arr[pos[s]] = v
                 out[arch] = arr
         return out
+
+
+def _decode_text(raw: bytes) -> str:
+    """SQLite TEXT as str; bytes that are not UTF-8 (damage) survive as surrogate escapes."""
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _storable(row: Sequence[Any]) -> tuple:
