@@ -9,7 +9,8 @@ from zcjax.spaces import nb201
 from zcjax.sweep.runner import Task, make_tasks
 from zcjax.validation import SEED_MAX, NotAnIntegerError, cap, check_index, check_seed
 
-CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+CELL = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+        "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
 NOT_INTEGERS = [3.7, -0.5, 3.0, "5", True, False, np.bool_(True), None, 1 + 0j, [1]]
 
 
@@ -75,7 +76,8 @@ def test_cap_keeps_messages_short():
         nb201.Genotype.from_string(big)
     assert len(str(info.value)) < 400
     with pytest.raises(ValueError) as info:
-        nb201.Genotype.from_string("|" + "a" * 5_000_000 + "~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+        nb201.Genotype.from_string(
+            "|" + "a" * 5_000_000 + "~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     assert len(str(info.value)) < 800
     with pytest.raises(ValueError) as info:
         nb201.from_index(10**100_0)

@@ -21,7 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from zcjax import proxies as proxies_lib
@@ -80,7 +79,8 @@ def test_close_checkpoints_so_the_main_file_alone_is_complete(tmp_path):
     with ResultStore(path) as s:
         fill(s)
         n = len(s)
-    assert not (tmp_path / "s.sqlite-wal").exists() or (tmp_path / "s.sqlite-wal").stat().st_size == 0
+    wal = tmp_path / "s.sqlite-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
     copy = tmp_path / "copy" / "s.sqlite"
     copy.parent.mkdir()
     shutil.copyfile(path, copy)  # the main file only
@@ -209,7 +209,8 @@ from zcjax.sweep import ResultStore, make_tasks, run_resumable
 def compute(chunk):
     time.sleep(0.01 * len(chunk))
     return [t.record(p, float(len(t.arch) + t.seed)) for t in chunk for p in t.proxies]
-tasks = make_tasks("fake", [f"a{i:04d}" for i in range(2000)], [0], ["synflow", "snip"], "c" * 16, "b" * 16)
+archs = [f"a{i:04d}" for i in range(2000)]
+tasks = make_tasks("fake", archs, [0], ["synflow", "snip"], "c" * 16, "b" * 16)
 with ResultStore(sys.argv[1]) as store:
     run_resumable(tasks, compute, store, chunk_size=10, progress=False)
 """

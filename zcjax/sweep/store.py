@@ -335,7 +335,8 @@ class Record:
 
     @property
     def store_key(self) -> tuple:
-        """The stored key: ``(space, arch, proxy, proxy_version, config_hash, seed, batch_hash)``."""
+        """The stored key, with the version after the proxy:
+        ``(space, arch, proxy, proxy_version, config_hash, seed, batch_hash)``."""
         return (self.space, self.arch, self.proxy, self.proxy_version, self.config_hash,
                 self.seed, self.batch_hash)
 
