@@ -247,9 +247,10 @@ def test_copy_of_the_main_file_after_sigkill_is_a_valid_store(tmp_path):
         full = {(r.arch, r.proxy) for r in s.records()}
     with ResultStore(copy) as c:
         main_only = {(r.arch, r.proxy) for r in c.records()}
-    assert main_only <= full
-    assert len(main_only) >= len(full) - 2 * 10 * 2  # at most the last chunk or two behind
-    assert len(main_only) % (10 * 2) == 0  # whole chunks
+    # A valid store with the rows of whole chunks. How far it is behind depends on timing: a
+    # checkpoint cannot pass the snapshot of a reader (here the polling loop above).
+    assert main_only and main_only <= full
+    assert len(main_only) % (10 * 2) == 0
 
 
 # -- item 3: checksums, integrity, clear errors, locks, read-only stores ------------------------

@@ -33,7 +33,9 @@ by file locks (which such file systems may not honour: run one writer there).
 In WAL mode committed rows first go to ``<store>-wal``. The store checkpoints
 (copies them into the main file) after every chunk the runner writes (PASSIVE),
 at the end of a sweep and on :meth:`ResultStore.close` (TRUNCATE), so the main
-file alone is at most one chunk behind even after a ``SIGKILL``. To copy a
+file alone is a valid store that is normally at most one chunk behind, even
+after a ``SIGKILL`` (a checkpoint cannot pass the snapshot of a process that
+is reading the store at that moment, so readers can hold it back further). To copy a
 store, use :meth:`ResultStore.backup` (or ``python -m zcjax.sweep.store_cli
 backup``), which writes a self-contained, consistent file at any moment; a
 plain copy of the main file while a sweep runs may miss its latest chunk, and
