@@ -19,7 +19,9 @@ Normalisation constants are those of the zero-cost reference implementation
 (SamsungLabs/zero-cost-nas, ``foresight/dataset.py``), which uses the CIFAR-10 statistics for
 both CIFAR-10 and CIFAR-100 and the ImageNet16 statistics of NAS-Bench-201 for ImageNet16-120.
 
-Pickle files can execute code when loaded: only read data you trust.
+The pickles are read with :mod:`zcjax.safe_pickle`, which admits only what the real files contain
+(dicts, lists, strings, numbers, numeric numpy arrays) and refuses anything that would run code,
+naming the file and the forbidden global; a damaged file gives a ``ValueError`` naming the file.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import os
-import pickle
 from typing import Any, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zcjax import safe_pickle
 from zcjax.benchmarks.nb201 import canonical_dataset
+from zcjax.validation import cap, check_seed
 
 __all__ = [
     "Batch", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR10_PIXEL_STD", "CIFAR100_MEAN", "CIFAR100_STD",
@@ -230,7 +233,7 @@ def batch_from_arrays(images: np.ndarray, labels: np.ndarray, size: Optional[int
         idx = np.arange(images.shape[0])
     else:
         size = _check_size(size, maximum=images.shape[0])
-        idx = _select(labels, size, np.random.default_rng(seed), bool(balanced))
+        idx = _select(labels, size, np.random.default_rng(check_seed(seed)), bool(balanced))
     x = (images[idx].astype(np.float32) / np.float32(255.0) - mean) / std
     y = labels[idx].astype(np.int32)
     return Batch(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32))
@@ -282,6 +285,7 @@ def default_batch(size: int = 64, *, split: str = "train", seed: int = 0,
             f"only CIFAR-10 images are bundled, not {dataset!r}; use load_cifar() or "
             "load_imagenet16() with batch_from_arrays() for other data sets")
     size = _check_size(size, maximum=BUNDLED_SIZE)
+    check_seed(seed)
     images, labels = bundled_arrays(split)
     mean, std = normalization("cifar10")
     return batch_from_arrays(images, labels, size, seed, mean, std, balanced=balanced)
@@ -290,18 +294,37 @@ def default_batch(size: int = 64, *, split: str = "train", seed: int = 0,
 # -- the user's own data sets -----------------------------------------------------------------
 
 def _unpickle(path: str) -> dict[str, Any]:
-    """Loads a python pickle holding a dict; keys returned as ``str``."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"expected data file not found: {path}")
-    try:
-        with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
-            TypeError, ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a readable python pickle ({type(e).__name__}: {e})") from e
+    """Loads a data pickle holding a dict (no code runs, see :mod:`zcjax.safe_pickle`).
+
+    Keys are returned as ``str``.
+
+    Raises:
+      FileNotFoundError: no file at ``path``.
+      ValueError: (:class:`~zcjax.safe_pickle.UnsafePickleError` for a forbidden global,
+        :class:`~zcjax.safe_pickle.MalformedPickleError` otherwise) naming the file.
+    """
+    entry = safe_pickle.load(path)
     if not isinstance(entry, dict):
-        raise ValueError(f"{path}: expected a pickled dict, got {type(entry).__name__}")
+        raise safe_pickle.MalformedPickleError(
+            f"{cap(path, 300)}: expected a pickled dict, got {type(entry).__name__}")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+
+
+def _integer_array(value: Any, path: str, key: str) -> np.ndarray:
+    """``value`` (an array or a list of numbers) as an array; never an object array."""
+    if isinstance(value, np.ndarray):
+        return value
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{cap(path, 300)}: '{key}' must be an array or a list, "
+                         f"got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as e:  # ragged, mixed or huge entries
+        raise ValueError(f"{cap(path, 300)}: '{key}' is not a regular array of numbers "
+                         f"({type(e).__name__})") from None
+    if array.dtype == object:
+        raise ValueError(f"{cap(path, 300)}: '{key}' holds non-numeric or out-of-range entries")
+    return array
 
 
 def _rows(entry: dict[str, Any], path: str, data_key: str, label_key: str, hw: int
@@ -309,9 +332,10 @@ def _rows(entry: dict[str, Any], path: str, data_key: str, label_key: str, hw: i
     """Validated ``(data (N, 3*hw*hw) uint8, labels (N,) int64)`` of one pickle."""
     missing = [k for k in (data_key, label_key) if k not in entry]
     if missing:
-        raise ValueError(f"{path}: missing key(s) {missing}; found {sorted(map(str, entry))}")
-    data = np.asarray(entry[data_key])
-    labels = np.asarray(entry[label_key])
+        found = cap(repr(sorted(map(str, entry))), 200)
+        raise ValueError(f"{cap(path, 300)}: missing key(s) {missing}; found {found}")
+    data = _integer_array(entry[data_key], path, data_key)
+    labels = _integer_array(entry[label_key], path, label_key)
     row = 3 * hw * hw
     if data.ndim != 2 or data.shape[1] != row:
         raise ValueError(f"{path}: '{data_key}' must have shape (N, {row}) "
@@ -454,7 +478,7 @@ def gaussian_batch(size: int = 64, shape: Sequence[int] = (32, 32, 3), seed: int
     size = _check_size(size)
     shape = _check_shape(shape)
     num_classes = _check_size(num_classes, name="num_classes")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     x = rng.standard_normal((size, *shape), dtype=np.float32)
     y = rng.integers(0, num_classes, size=size).astype(np.int32)
     return Batch(jnp.asarray(x), jnp.asarray(y))

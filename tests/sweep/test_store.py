@@ -126,8 +126,8 @@ def test_scores_and_filters(store):
 
     rows = store.to_records(proxy="p", config_hash=CH)
     assert [(r["arch"], r["seed"]) for r in rows] == [("a1", 0), ("a1", 1), ("a1", 2), ("a2", 0)]
-    assert set(rows[0]) == {"space", "arch", "proxy", "config_hash", "seed", "batch_hash",
-                            "value", "reason", "seconds", "created"}
+    assert set(rows[0]) == {"space", "arch", "proxy", "proxy_version", "config_hash", "seed",
+                            "batch_hash", "value", "reason", "seconds", "created"}
     assert math.isnan(rows[3]["value"]) and rows[3]["reason"] == "r"
     assert store.count(arch=["a1", "a2"], seed=0) == 3
     big = [f"x{i}" for i in range(2000)] + ["a2"]  # > SQL parameter cap: filtered in Python
@@ -144,7 +144,7 @@ def test_export_csv(store, tmp_path):
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["space", "arch", "seed", "proxy", "value", "reason", "config_hash",
-                             "batch_hash", "seconds", "created"]
+                             "batch_hash", "seconds", "created", "proxy_version"]
     assert float(rows[0]["value"]) == 0.1 + 0.2  # exact round trip
     assert rows[0]["reason"] == ""
     assert math.isnan(float(rows[1]["value"])) and rows[1]["reason"] == 'boom, "quoted"'

@@ -59,6 +59,9 @@ class ProxyInfo:
       batch_size: the batch size of the reference experiments.
       paper: citation of the paper that introduced it.
       reference: the implementation whose conventions are reproduced.
+      version: bump when a proxy's definition changes (a fix that changes its scores): the
+        result store keys every score by it, so stored scores of an older version are never
+        reused for the new one.
     """
 
     name: str
@@ -71,6 +74,7 @@ class ProxyInfo:
     batch_size: int = 64
     paper: str = ""
     reference: str = ""
+    version: int = 1
 
 
 REGISTRY: dict[str, ProxyInfo] = {}

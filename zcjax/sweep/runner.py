@@ -13,6 +13,15 @@
    chunk, and a crash (even ``SIGKILL``) loses at most the chunk in flight.
    Rerunning the same call resumes exactly where the store left off.
 
+A computed chunk is never thrown away because of the store: if it is locked
+by another process past its timeout, the write is retried, and then the
+chunk goes to a side file (:mod:`zcjax.sweep.spill`) and the sweep goes on;
+if the write fails otherwise (read-only, damaged, disk full), the chunk goes
+to a side file and the error says where. Every run starts by merging pending
+side files into the store. A read-only store is refused before anything is
+computed. After each chunk the WAL is checkpointed into the main file, and
+fully at the end of the run.
+
 Nothing here depends on JAX: ``compute`` is any callable.
 """
 
@@ -21,13 +30,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from zcjax.sweep.progress import Progress
-from zcjax.sweep.store import Record, ResultStore
+from zcjax.sweep.spill import spill_dir
+from zcjax.sweep.store import (
+    ConflictError,
+    Record,
+    ResultStore,
+    StoreError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    proxy_version,
+)
+from zcjax.validation import check_seed
 
-__all__ = ["SweepInterrupted", "SweepSummary", "Task", "make_tasks", "run_resumable"]
+__all__ = ["ScoresSpilledError", "SweepInterrupted", "SweepSummary", "Task", "make_tasks",
+           "run_resumable"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +63,8 @@ class Task:
     Attributes:
       space: search-space name.
       arch: architecture string.
-      seed: initialisation seed.
+      seed: initialisation seed, an integer in ``0..2**31-1``
+        (:func:`zcjax.validation.check_seed`).
       proxies: proxy names to compute (non-empty, no duplicates).
       config_hash: :func:`~zcjax.sweep.store.config_hash` of the setup.
       batch_hash: :func:`~zcjax.sweep.store.array_hash` of the data batch.
@@ -56,7 +78,7 @@ class Task:
     batch_hash: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "seed", check_seed(self.seed))
         proxies = (self.proxies,) if isinstance(self.proxies, str) else tuple(self.proxies)
         if not proxies:
             raise ValueError(f"Task {self.arch!r} seed {self.seed}: no proxies")
@@ -71,7 +93,7 @@ class Task:
 
     def record(self, proxy: str, value: float, reason: str | None = None,
                seconds: float | None = None) -> Record:
-        """A :class:`Record` of this task's score for ``proxy``."""
+        """A :class:`Record` of this task's score for ``proxy`` (at its current version)."""
         return Record(space=self.space, arch=self.arch, proxy=proxy,
                       config_hash=self.config_hash, seed=self.seed,
                       batch_hash=self.batch_hash, value=value, reason=reason,
@@ -84,10 +106,13 @@ def make_tasks(space: str, archs: Iterable[str], seeds: Iterable[int],
     """The ``archs x seeds`` grid of tasks, each with all ``proxies``.
 
     Args:
+      seeds: integers in ``0..2**31-1`` (:func:`zcjax.validation.check_seed`); ``1.7``,
+        ``"3"`` or ``True`` are refused, not coerced, as are seeds outside the range, where
+        JAX maps different integers to the same key.
       order: ``"arch"`` (default): all seeds of an architecture are adjacent
         (arch-major); ``"seed"``: all architectures of a seed are adjacent.
     """
-    archs, seeds, proxies = list(archs), [int(s) for s in seeds], tuple(proxies)
+    archs, seeds, proxies = list(archs), [check_seed(s) for s in seeds], tuple(proxies)
     if order == "arch":
         pairs = [(a, s) for a in archs for s in seeds]
     elif order == "seed":
@@ -114,6 +139,8 @@ class SweepSummary:
       chunks: chunks computed and written.
       elapsed_s: wall-clock seconds of the call.
       interrupted: whether a KeyboardInterrupt stopped the run.
+      spilled: of ``scores_written``, those in side files at the end of the call
+        (the store could not take them; the next run merges them).
     """
 
     tasks_total: int
@@ -126,6 +153,7 @@ class SweepSummary:
     chunks: int
     elapsed_s: float
     interrupted: bool = False
+    spilled: int = 0
 
     @property
     def done(self) -> int:
@@ -134,15 +162,17 @@ class SweepSummary:
 
     @property
     def complete(self) -> bool:
-        """Whether every requested score is now stored."""
-        return self.tasks_remaining == 0
+        """Whether every requested score is now stored (not in a side file)."""
+        return self.tasks_remaining == 0 and self.spilled == 0
 
     def __str__(self) -> str:
         state = "INTERRUPTED" if self.interrupted else "complete" if self.complete else "incomplete"
         return (f"sweep {state}: {self.done}/{self.tasks_total} tasks done "
                 f"({self.tasks_skipped} skipped, {self.tasks_computed} computed, "
                 f"{self.tasks_remaining} remaining); {self.scores_written} scores written "
-                f"({self.nan_count} NaN) in {self.chunks} chunks, {self.elapsed_s:.1f} s")
+                f"({self.nan_count} NaN) in {self.chunks} chunks, {self.elapsed_s:.1f} s"
+                + (f"; {self.spilled} of them in side files (store locked)"
+                   if self.spilled else ""))
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -159,6 +189,19 @@ class SweepInterrupted(KeyboardInterrupt):
         self.summary = summary
 
 
+class ScoresSpilledError(StoreLockedError):
+    """The store stayed locked: some computed scores are in side files, not in the store.
+
+    Nothing is lost: rerun the same sweep (or ``ResultStore(path).merge_spills()``) once the
+    lock is released and they are merged. Carries the :attr:`summary` and the :attr:`files`.
+    """
+
+    def __init__(self, message: str, summary: SweepSummary, files: list[str]) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.files = files
+
+
 def _validate(chunk: Sequence[Task], records: Sequence[Any]) -> None:
     """Check that ``records`` are exactly the scores ``chunk`` asked for."""
     expected = {(t.space, t.arch, p, t.config_hash, t.seed, t.batch_hash)
@@ -171,6 +214,10 @@ def _validate(chunk: Sequence[Task], records: Sequence[Any]) -> None:
             raise ValueError(f"compute returned an unrequested score {r.key}")
         if r.key in seen:
             raise ValueError(f"compute returned score {r.key} twice")
+        if r.proxy_version != proxy_version(r.proxy):
+            raise ValueError(f"compute returned score {r.key} of proxy version "
+                             f"{r.proxy_version}, but the current version is "
+                             f"{proxy_version(r.proxy)}")
         seen.add(r.key)
     if len(seen) != len(expected):
         lost = sorted(expected - seen)
@@ -178,9 +225,54 @@ def _validate(chunk: Sequence[Task], records: Sequence[Any]) -> None:
                          f"e.g. {lost[:3]}")
 
 
+def _spill_or_raise(store: ResultStore, records: list[Record], error: BaseException) -> str:
+    """Writes a computed chunk to a side file; if even that fails, raises ``error``."""
+    try:
+        return store.spill(records)
+    except (OSError, StoreError, ValueError) as spill_error:
+        raise StoreError(f"{error}; the chunk's {len(records)} computed scores could not be "
+                         f"saved to a side file either ({spill_error})") from error
+
+
+def _write_chunk(store: ResultStore, records: list[Record], retries: int,
+                 retry_wait_s: float) -> str | None:
+    """Stores a computed chunk; None when stored, else the side file it went to.
+
+    A lock is retried ``retries`` times (each try waits up to the store's timeout), then the
+    chunk is spilled and the sweep goes on. Any other store failure spills the chunk and
+    raises, naming the side file. Ctrl-C during the write spills the chunk too (a chunk that
+    was committed just before is only found again as duplicates).
+    """
+    for attempt in range(retries + 1):
+        try:
+            store.put_many(records)
+            return None
+        except StoreLockedError as e:
+            if attempt < retries:
+                time.sleep(retry_wait_s * (attempt + 1))
+                continue
+            path = _spill_or_raise(store, records, e)
+            warnings.warn(f"{e} -- after {retries + 1} tries the chunk's {len(records)} "
+                          f"computed scores went to {path}; the next run merges them",
+                          stacklevel=3)
+            return path
+        except KeyboardInterrupt as e:
+            if store.path != ":memory:":
+                _spill_or_raise(store, records, e)
+            raise
+        except StoreError as e:
+            if store.path == ":memory:" or isinstance(e, ConflictError):
+                raise
+            path = _spill_or_raise(store, records, e)
+            raise type(e)(f"{e} -- the chunk's {len(records)} computed scores were saved to "
+                          f"{path}; the next run merges them") from e
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterable[Record]],
                   store: ResultStore, *, chunk_size: int,
-                  progress: bool | Progress = True, desc: str = "sweep") -> SweepSummary:
+                  progress: bool | Progress = True, desc: str = "sweep",
+                  write_retries: int = 2, retry_wait_s: float = 1.0) -> SweepSummary:
     """Compute and store every task's missing scores; resumable after any crash.
 
     Args:
@@ -197,6 +289,9 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
         :class:`Progress`), ``False`` is silent, or pass your own
         :class:`Progress` (its ``total`` is set here).
       desc: progress label.
+      write_retries: how often a write that found the store locked (after
+        waiting the store's timeout) is retried before the chunk is spilled.
+      retry_wait_s: pause before the first retry (doubled for the second, ...).
 
     Returns:
       A :class:`SweepSummary`.
@@ -209,12 +304,25 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
       ValueError: on duplicate tasks or if ``compute`` returns a wrong set of
         records (nothing of that chunk is written).
       ConflictError: if a record conflicts with a stored score.
+      StoreReadOnlyError: a read-only store (before anything is computed).
+      ScoresSpilledError: the store stayed locked, so some computed scores
+        are in side files (nothing is lost: rerun to merge them).
+      StoreError: the store failed otherwise; the computed chunk is in a side
+        file named in the message.
       Any exception of ``compute`` propagates; earlier chunks stay stored.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if getattr(store, "readonly", False):
+        raise StoreReadOnlyError(f"{store.path!r} was opened read-only: a sweep cannot store "
+                                 "its scores there (nothing was computed)")
     t_start = time.monotonic()
     tasks = list(tasks)
+    if store.pending_spills():  # scores computed by an earlier run that the store could not take
+        try:
+            store.merge_spills()
+        except StoreLockedError as e:
+            warnings.warn(f"could not merge earlier spill files yet: {e}", stacklevel=2)
 
     # Index tasks per setting and reject duplicates.
     by_setting: dict[tuple[str, str, str], set[str]] = {}
@@ -256,7 +364,7 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
     bar.write(f"{len(tasks)} tasks: {tasks_skipped} already stored, {len(pending)} to compute "
               f"in {math.ceil(len(pending) / chunk_size)} chunks of <= {chunk_size}")
 
-    computed = written = nan_count = chunks = 0
+    computed = written = nan_count = chunks = spilled = 0
     interrupted = False
 
     def summary() -> SweepSummary:
@@ -264,7 +372,7 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
             tasks_total=len(tasks), tasks_skipped=tasks_skipped, tasks_computed=computed,
             tasks_remaining=len(pending) - computed, scores_skipped=scores_skipped,
             scores_written=written, nan_count=nan_count, chunks=chunks,
-            elapsed_s=time.monotonic() - t_start, interrupted=interrupted)
+            elapsed_s=time.monotonic() - t_start, interrupted=interrupted, spilled=spilled)
 
     try:
         for lo in range(0, len(pending), chunk_size):
@@ -277,7 +385,12 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
                 share = dt / len(records)
                 records = [r if r.seconds is not None else dataclasses.replace(r, seconds=share)
                            for r in records]
-            store.put_many(records)  # one transaction: the chunk is durable now
+            # One transaction: the chunk is durable now (or in a side file, if the store was
+            # locked past its timeout and the retries).
+            if _write_chunk(store, records, write_retries, retry_wait_s) is not None:
+                spilled += len(records)
+            else:
+                _quiet_checkpoint(store, "PASSIVE")  # the main file alone is now up to date
             computed += len(chunk)
             written += len(records)
             nan_count += sum(1 for r in records if r.is_nan)
@@ -286,11 +399,36 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
             bar.update(min(chunk_size, len(pending) - lo))
     except KeyboardInterrupt:
         interrupted = True
+        _quiet_checkpoint(store, "TRUNCATE")
         result = summary()
         bar.close()
         bar.write(str(result))
         raise SweepInterrupted(result) from None
+    if spilled:  # the lock may be gone by now
+        try:
+            store.merge_spills()
+            spilled = 0
+        except StoreLockedError:
+            pass
+    _quiet_checkpoint(store, "TRUNCATE")
     bar.close()
     result = summary()
     bar.write(str(result))
+    if spilled:
+        files = store.pending_spills()
+        raise ScoresSpilledError(
+            f"{store.path!r} stayed locked: {spilled} computed scores are safe in "
+            f"{len(files)} side files in {spill_dir(store.path)}; "
+            "rerun the same sweep once the lock is released (or call "
+            "ResultStore(path).merge_spills()) to merge them. " + str(result), result, files)
     return result
+
+
+def _quiet_checkpoint(store: ResultStore, mode: str) -> None:
+    """Checkpoint the WAL if the store supports it; a failure only delays it to the next one."""
+    checkpoint = getattr(store, "checkpoint", None)
+    if checkpoint is not None:
+        try:
+            checkpoint(mode)
+        except StoreError:
+            pass

@@ -21,6 +21,8 @@ import functools
 import importlib.resources
 from typing import Iterator, Sequence
 
+from zcjax.validation import cap, check_index
+
 #: Candidate operations in the official NAS-Bench-201 order.
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
@@ -45,11 +47,12 @@ class Genotype:
     def __post_init__(self):
         ops = tuple(self.ops)
         if len(ops) != len(EDGES):
-            raise ValueError(f"a NAS-Bench-201 cell has {len(EDGES)} edges, got {len(ops)}: {ops}")
+            raise ValueError(f"a NAS-Bench-201 cell has {len(EDGES)} edges, got {len(ops)}: "
+                             f"{cap(repr(ops))}")
         for (to, frm), op in zip(EDGES, ops):
             if op not in OPS:
-                raise ValueError(
-                    f"unknown operation {op!r} on edge {frm}->{to}; expected one of {OPS}")
+                raise ValueError(f"unknown operation {cap(repr(op))} on edge {frm}->{to}; "
+                                 f"expected one of {OPS}")
         object.__setattr__(self, "ops", ops)
 
     # -- parsing and formatting ---------------------------------------------------------
@@ -60,37 +63,38 @@ class Genotype:
         if not isinstance(arch, str):
             raise ValueError(f"expected a cell string, got {type(arch).__name__}")
         text = arch.strip()
+        shown = repr(cap(arch))  # echoed in messages, at most ~200 characters
         nodes = text.split("+")
         if len(nodes) != NUM_NODES - 1:
             raise ValueError(
-                f"{arch!r}: expected {NUM_NODES - 1} nodes separated by '+', got {len(nodes)}")
+                f"{shown}: expected {NUM_NODES - 1} nodes separated by '+', got {len(nodes)}")
         op_of: dict[tuple[int, int], str] = {}
         for to, node in enumerate(nodes, start=1):
             if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
-                raise ValueError(f"{arch!r}: node {to} {node!r} must look like '|op~i|...|'")
+                raise ValueError(f"{shown}: node {to} {cap(node)!r} must look like '|op~i|...|'")
             edges = node[1:-1].split("|")
             if len(edges) != to:
                 raise ValueError(
-                    f"{arch!r}: node {to} must have {to} incoming edges, got {len(edges)}")
+                    f"{shown}: node {to} must have {to} incoming edges, got {len(edges)}")
             for edge in edges:
                 op, sep, frm_text = edge.partition("~")
                 if not sep:
-                    raise ValueError(f"{arch!r}: edge {edge!r} of node {to} lacks '~input'")
+                    raise ValueError(f"{shown}: edge {cap(edge)!r} of node {to} lacks '~input'")
                 if op not in OPS:
-                    raise ValueError(
-                        f"{arch!r}: unknown operation {op!r} on node {to}; expected one of {OPS}")
-                try:
-                    frm = int(frm_text)
-                except ValueError:
-                    raise ValueError(
-                        f"{arch!r}: input node {frm_text!r} of node {to} is not an integer"
-                    ) from None
+                    raise ValueError(f"{shown}: unknown operation {cap(op)!r} on node {to}; "
+                                     f"expected one of {OPS}")
+                # One ASCII digit, as in the official strings: int() would also take " 1",
+                # "01", "1_0" or an Arabic-Indic digit.
+                if not (len(frm_text) == 1 and frm_text.isascii() and frm_text.isdigit()):
+                    raise ValueError(f"{shown}: input node {cap(frm_text)!r} of node {to} is not "
+                                     "an integer written as one digit")
+                frm = int(frm_text)
                 if not 0 <= frm < to:
                     raise ValueError(
-                        f"{arch!r}: node {to} cannot take input from node {frm}; "
+                        f"{shown}: node {to} cannot take input from node {frm}; "
                         f"inputs must be in 0..{to - 1}")
                 if (to, frm) in op_of:
-                    raise ValueError(f"{arch!r}: node {to} takes input from node {frm} twice")
+                    raise ValueError(f"{shown}: node {to} takes input from node {frm} twice")
                 op_of[(to, frm)] = op
         return cls(tuple(op_of[edge] for edge in EDGES))
 
@@ -121,23 +125,28 @@ class Genotype:
 
     @classmethod
     def from_op_indices(cls, indices: Sequence[int]) -> "Genotype":
+        """The cell whose edge ``k`` carries ``OPS[indices[k]]``; integers in 0..4 only."""
         if len(indices) != len(EDGES):
             raise ValueError(f"expected {len(EDGES)} op indices, got {len(indices)}")
-        bad = [i for i in indices if not 0 <= int(i) < len(OPS)]
-        if bad:
-            raise ValueError(f"op indices must be in 0..{len(OPS) - 1}, got {bad}")
-        return cls(tuple(OPS[int(i)] for i in indices))
+        return cls(tuple(OPS[check_index(i, len(OPS), f"op indices[{k}]")]
+                         for k, i in enumerate(indices)))
 
 
 def as_genotype(arch: "Genotype | str | int") -> Genotype:
-    """Accepts what NAS-Bench users know: a Genotype, a cell string, or an index."""
+    """Accepts what NAS-Bench users know: a Genotype, a cell string, or an integer index.
+
+    Raises:
+      ValueError: an unparseable string, or anything else that is not an integer in 0..15624
+        (floats, bools and numeric strings are refused, not rounded or parsed).
+    """
     if isinstance(arch, Genotype):
         return arch
     if isinstance(arch, str):
         return Genotype.from_string(arch)
-    if isinstance(arch, int) or hasattr(arch, "__index__"):
-        return from_index(int(arch))
-    raise ValueError(f"cannot read a NAS-Bench-201 cell from {type(arch).__name__}: {arch!r}")
+    if hasattr(arch, "__index__"):
+        return from_index(arch)
+    raise ValueError(f"cannot read a NAS-Bench-201 cell from {type(arch).__name__}: "
+                     f"{cap(repr(arch))}")
 
 
 # -- the official index order -------------------------------------------------------------
@@ -170,10 +179,13 @@ def index_of(arch: "Genotype | str") -> int:
 
 
 def from_index(index: int) -> Genotype:
-    """The cell at an official NAS-Bench-201 index (0..15624)."""
-    if not 0 <= int(index) < NUM_CELLS:
-        raise ValueError(f"NAS-Bench-201 index must be in 0..{NUM_CELLS - 1}, got {index}")
-    return all_genotypes()[int(index)]
+    """The cell at an official NAS-Bench-201 index: an integer in 0..15624.
+
+    Raises:
+      ValueError: a non-integer (``3.7``, ``"5"``, ``True``: refused, never rounded or parsed;
+        the error is also a ``TypeError``) or an integer outside 0..15624.
+    """
+    return all_genotypes()[check_index(index, NUM_CELLS, "NAS-Bench-201 index")]
 
 
 def iter_genotypes() -> Iterator[Genotype]:
