@@ -78,13 +78,20 @@ def resolve_strategy(strategy: str) -> str:
     return "loop" if jax.default_backend() == "cpu" else "vmap"
 
 
-def proxy_suite(names: Sequence[str]) -> Callable[[Callable, Any, Any, Array], dict[str, Array]]:
-    """One function evaluating the named proxies on a shared Context (fused evaluation)."""
+def proxy_suite(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None
+                ) -> Callable[[Callable, Any, Any, Array], dict[str, Array]]:
+    """One function evaluating the named proxies on a shared Context (fused evaluation).
+
+    ``options``: per proxy name, keyword options (a search space's reference constants, see
+    :attr:`zcjax.spaces.base.SearchSpace.proxy_options`); names of other proxies are ignored.
+    """
     infos = [proxies_lib.get(n) for n in names]
+    options = options or {}
 
     def evaluate(apply_fn, variables, batch, key) -> dict[str, Array]:
         ctx = Context(apply_fn, variables, batch, key)
-        return {info.name: jnp.asarray(info.from_context(ctx), jnp.float32) for info in infos}
+        return {info.name: jnp.asarray(info.evaluate(ctx, options.get(info.name)), jnp.float32)
+                for info in infos}
 
     return evaluate
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 import csv
 import functools
 import importlib.resources
-from typing import TYPE_CHECKING, NamedTuple, Union
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Union
 
 import numpy as np
+
+from zcjax.spaces.base import Benchmark
 
 if TYPE_CHECKING:  # imported lazily below: the space package pulls in Flax.
     from zcjax.spaces.nb201.genotype import Genotype
@@ -147,3 +149,31 @@ def isomorph_ids() -> np.ndarray:
 def arch_string(arch: Arch) -> str:
     """The official cell string of an index, cell string or Genotype."""
     return _table().arch[arch_index(arch)]
+
+
+class NB201Benchmark(Benchmark):
+    """NAS-Bench-201 test accuracies (percent, 200 epochs) looked up by cell string.
+
+    ``lookup(archs, "test_accuracy", dataset)`` takes cell strings, Genotypes or indices.
+    """
+
+    space = "nb201"
+    datasets = DATASETS
+    metrics = ("test_accuracy",)
+    higher_is_better = {"test_accuracy": True}
+    source = ("NATS-Bench topology search space, hp=200 (Dong et al., TPAMI 2021), as exported "
+              "in v-tao/nats-bench-landscape; see zcjax/resources/PROVENANCE.md")
+
+    def archs(self, dataset: str | None = None) -> tuple[str, ...]:
+        self.check(None, dataset if dataset is None else canonical_dataset(dataset))
+        return _table().arch
+
+    def lookup(self, archs: Iterable[Arch], metric: str | None = None,
+               dataset: str | None = None) -> np.ndarray:
+        metric, dataset = self.check(metric, None if dataset is None
+                                     else canonical_dataset(dataset))
+        column = _table().accuracy[dataset]
+        return np.array([column[arch_index(a)] for a in archs], dtype=np.float64)
+
+
+BENCHMARK = NB201Benchmark()

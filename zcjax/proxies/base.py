@@ -26,7 +26,7 @@ and batch-norm parameters are left out. :func:`zcjax.contract.is_layer_weight` i
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +62,11 @@ class ProxyInfo:
       version: bump when a proxy's definition changes (a fix that changes its scores): the
         result store keys every score by it, so stored scores of an older version are never
         reused for the new one.
+      options: keyword options ``from_context`` accepts besides the context: the constants a
+        search space sets for its reference (``SearchSpace.proxy_options``, e.g. epsilon's
+        ``weights``). Their defaults are the NAS-Bench-201 reference's.
+      inputs: the input kinds (``zcjax.spaces.base.InputSpec.kind``) the proxy applies to;
+        scoring a network of another kind is refused with an error naming the proxy.
     """
 
     name: str
@@ -75,6 +80,23 @@ class ProxyInfo:
     paper: str = ""
     reference: str = ""
     version: int = 1
+    options: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ("images",)
+
+    def evaluate(self, ctx: Context, options: Mapping[str, Any] | None = None) -> Array:
+        """The proxy on a shared context, with keyword ``options`` (checked by name)."""
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ValueError(f"proxy {self.name!r} takes no option(s) {unknown}; it takes "
+                             f"{list(self.options) or 'none'}")
+        return self.from_context(ctx, **options)
+
+    def check_input(self, kind: str) -> None:
+        """A clear error if the proxy does not apply to inputs of ``kind``."""
+        if kind not in self.inputs:
+            raise ValueError(f"proxy {self.name!r} does not apply to {kind} inputs (it reads "
+                             f"{' or '.join(self.inputs)})")
 
 
 REGISTRY: dict[str, ProxyInfo] = {}
@@ -89,12 +111,13 @@ def register(name: str, *, aliases: tuple[str, ...] = (), **meta) -> Callable[[C
         @register("grad_norm", needs_labels=True, needs_gradients=True, data_free=False)
         def grad_norm(ctx: Context) -> Array: ...
 
-    The decorated name becomes ``grad_norm(apply_fn, variables, batch, key)``.
+    The decorated name becomes ``grad_norm(apply_fn, variables, batch, key, **options)``.
     """
 
     def wrap(from_context: ContextFn) -> Callable[..., Array]:
-        def proxy(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None) -> Array:
-            return from_context(Context(apply_fn, variables, batch, key))
+        def proxy(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None,
+                  **options: Any) -> Array:
+            return REGISTRY[name].evaluate(Context(apply_fn, variables, batch, key), options)
 
         proxy.__name__ = name
         proxy.__qualname__ = name

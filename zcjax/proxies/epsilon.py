@@ -28,7 +28,8 @@ Then, with ``p1``, ``p2`` the two normalised outputs stacked into a ``(2, N*K)``
 
 Constants: NAS-Bench-201 ``(1e-7, 1)``, NAS-Bench-101 ``(1e-4, 10)`` (the ``weights`` of the
 reference's ``Reproduce.ipynb`` notebooks); see :data:`EPSILON_WEIGHTS` and
-:func:`epsilon_for`. The registered ``epsilon`` uses the NAS-Bench-201 pair.
+:func:`epsilon_for`. The registered ``epsilon`` takes them as its ``weights`` option, which each
+search space sets (``SearchSpace.proxy_options``); the default is the NAS-Bench-201 pair.
 
 Labels are not used; gradients are not needed. Higher is better (the reference correlates the
 raw score with accuracy).
@@ -207,7 +208,7 @@ def epsilon_from_context(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHT
 
 
 _METADATA = dict(needs_labels=False, needs_gradients=False, data_free=False,
-                 higher_is_better=True, batch_size=256,
+                 higher_is_better=True, batch_size=256, options=("weights",),
                  paper="Gracheva, 'Trainless model performance estimation based on random "
                        "weights initialisations', arXiv:2112.14590, 2021",
                  reference="egracheva/epsinas NAS-Bench-201/epsinas_utils.py compute_epsinas "
@@ -215,16 +216,17 @@ _METADATA = dict(needs_labels=False, needs_gradients=False, data_free=False,
 
 
 @register("epsilon", **_METADATA)
-def _epsilon_nb201(ctx: Context) -> Array:
-    """Epsilon with the NAS-Bench-201 constants (1e-7, 1) in float32, as the reference: NaN
-    where the ``w = 1e-7`` output underflows (see "Precision" in the module doc)."""
-    return epsilon_from_context(ctx, EPSILON_WEIGHTS["nb201"], dtype=jnp.float32)
+def _epsilon_f32(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> Array:
+    """Epsilon with the search space's constants (NAS-Bench-201's (1e-7, 1) by default) in
+    float32, as the reference: NaN where the small constant's output underflows (see
+    "Precision" in the module doc)."""
+    return epsilon_from_context(ctx, weights, dtype=jnp.float32)
 
 
 @register("epsilon_f64", **_METADATA)
-def _epsilon_nb201_f64(ctx: Context) -> Array:
-    """Epsilon (1e-7, 1) in float64: scores the cells whose float32 output underflows."""
-    return epsilon_from_context(ctx, EPSILON_WEIGHTS["nb201"], dtype=jnp.float64)
+def _epsilon_f64(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> Array:
+    """Epsilon in float64: scores the cells whose float32 output underflows."""
+    return epsilon_from_context(ctx, weights, dtype=jnp.float64)
 
 
 def epsilon(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None, *,
