@@ -115,6 +115,7 @@ def score(
     *,
     strategy: str = "auto",
     jit: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ScoreResult:
     """Scores one network with several proxies over several initialisations.
 
@@ -126,6 +127,8 @@ def score(
       strategy: how to run over seeds: ``"vmap"``, ``"map"`` (``lax.map``), ``"loop"`` (a
         Python loop over one compiled function), or ``"auto"`` (per backend, see module doc).
       jit: compile (the default) or run eagerly, e.g. to debug.
+      options: per proxy, keyword options (a search space's reference constants:
+        ``zcjax.spaces.get(name).proxy_options``; defaults are NAS-Bench-201's).
 
     Returns:
       a :class:`ScoreResult` with one score per proxy and seed.
@@ -145,7 +148,7 @@ def score(
         raise ValueError(
             f"batch has {images.shape[0]} images but labels of shape {batch.labels.shape}")
 
-    suite = proxy_suite(names)
+    suite = proxy_suite(names, options)
     variables = init_variables(model, seeds, images.shape[1:])
     proxy_keys = [seed_keys(s)[1] for s in seeds]
 

@@ -88,6 +88,12 @@ class SearchSpace(abc.ABC):
     #: Per proxy, keyword options with this space's reference constants, e.g.
     #: ``{"epsilon": {"weights": (1e-4, 10.0)}}``.
     proxy_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: Proxies that do not apply to this space's networks, with the reason (the engine refuses
+    #: them with that reason; e.g. a proxy that needs declared stage features).
+    unsupported_proxies: ClassVar[Mapping[str, str]] = {}
+    #: Proxies whose score is NaN on some of this space's networks by design, with the reason
+    #: (e.g. the reference's float32 underflow); the contract test accepts NaN only for these.
+    nan_proxies: ClassVar[Mapping[str, str]] = {}
 
     # -- genotypes ------------------------------------------------------------------------
 
@@ -163,6 +169,22 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def build(self, arch: "Arch | str", config: NetworkConfig) -> nn.Module:
         """The Flax network of ``arch`` (honouring :mod:`zcjax.contract`)."""
+
+    def example_batch(self, config: NetworkConfig, size: int = 8, seed: int = 0) -> Any:
+        """A small real batch the networks of ``config`` take (tests, demos, quickstart).
+
+        Images: the bundled CIFAR-10 images when they fit the input shape, else standard-normal
+        images of that shape; labels in ``0..num_classes-1``. Spaces with other inputs
+        override it.
+        """
+        from zcjax import data
+
+        spec = self.input_spec(config)
+        if spec.kind != "images":
+            raise NotImplementedError(f"{self.name}: no example batch for {spec.kind} inputs")
+        if spec.shape == (32, 32, 3) and config.num_classes == 10:
+            return data.default_batch(size, seed=seed)
+        return data.gaussian_batch(size, spec.shape, seed=seed, num_classes=config.num_classes)
 
     def scorer(self, config: NetworkConfig) -> "CompileOnceNetwork | None":
         """The space's compile-once network for ``config``, or ``None`` (see

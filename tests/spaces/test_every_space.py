@@ -1,0 +1,95 @@
+"""Every registered search space, through the protocol alone (a new space is covered for free).
+
+Per space: architecture strings round-trip, bad strings are a clear ValueError, sampling is
+reproducible, the network of a tiny configuration takes the example batch, and every registered
+proxy that applies to the space scores a sampled architecture with a finite score (NaN only
+where the space documents it, ``SearchSpace.nan_proxies``). Proxies run eagerly (no compilation
+per network), one architecture per space, to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from zcjax import proxies, scoring, spaces
+
+SPACES = spaces.names()
+
+
+def _space(name):
+    return spaces.get(name)
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_strings_round_trip_and_sampling_is_seeded(name):
+    space = _space(name)
+    archs = space.sample(5, seed=3)
+    assert archs == space.sample(5, seed=3)
+    for arch in archs:
+        text = space.format(arch)
+        assert isinstance(text, str)
+        assert space.parse(text) == arch
+        assert space.key(text) == text
+        assert space.canonical(arch) == space.canonical(space.parse(text))
+        assert len(space.arch_hash(arch)) == 32
+
+
+@pytest.mark.parametrize("name", SPACES)
+@pytest.mark.parametrize("bad", ["", "nonsense", "|" * 3, "x" * 10_000])
+def test_bad_strings_are_a_clear_error(name, bad):
+    with pytest.raises(ValueError) as info:
+        _space(name).parse(bad)
+    assert len(str(info.value)) < 1000  # the message names the problem; it does not echo 10 kB
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_config_rejects_unknown_settings(name):
+    space = _space(name)
+    with pytest.raises(ValueError, match="unknown network settings"):
+        space.config(no_such_setting=1)
+    assert space.config() == space.Config()
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_every_proxy_scores_a_tiny_network(name):
+    space = _space(name)
+    config = space.tiny_config()
+    batch = space.example_batch(config, size=8)
+    kind = space.input_spec(config).kind
+    names = [p for p in proxies.names()
+             if kind in proxies.get(p).inputs and p not in space.unsupported_proxies]
+    assert names, f"no proxy applies to {name}"
+    for arch in space.sample(1, seed=0):
+        model = space.build(arch, config)
+        result = scoring.score(model, batch, names, seeds=[0], jit=False,
+                               options=space.proxy_options)
+        bad = {p: float(v[0]) for p, v in result.scores.items()
+               if not math.isfinite(v[0]) and p not in space.nan_proxies}
+        assert not bad, f"{name} {space.format(arch)}: non-finite {bad}"
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_unsupported_proxies_are_refused_with_the_reason(name):
+    space = _space(name)
+    for proxy, reason in space.unsupported_proxies.items():
+        assert proxy in proxies.names(), f"{name} lists an unknown proxy {proxy!r}"
+        assert reason
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_cost_without_running_equals_the_network(name):
+    space = _space(name)
+    config = space.tiny_config()
+    for arch in space.sample(3, seed=1):
+        counted = space.param_count(arch, config)
+        if counted is None:
+            continue
+        model = space.build(arch, config)
+        spec = space.input_spec(config)
+        dummy = jax.ShapeDtypeStruct((1, *spec.shape), np.dtype(spec.dtype))
+        shapes = jax.eval_shape(model.init, jax.random.key(0), dummy)
+        assert counted == sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"]))
