@@ -30,12 +30,16 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from experiments import common  # --proxies, --batch_size, --channels, --cells_per_stage
+from experiments import common
 from zcjax.data import default_batch
 from zcjax.scoring import proxy_suite, score, seed_keys
 from zcjax.spaces import nb201
+from zcjax.spaces.nb201 import NB201Config
 from zcjax.spaces.nb201 import supernet as sn
-from zcjax.sweep.engine import SweepConfig, supernet_scorer
+from zcjax.sweep.engine import SweepConfig, compile_once_scorer
+
+for _name in common.define("proxies", "space", "data"):
+    flags.declare_key_flag(_name)
 
 LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 SMALL = "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
@@ -68,9 +72,9 @@ class Runner:
         if strategy == "static":
             self.net_kwargs, self.programs = net_kwargs, {}
         elif strategy == "engine":
-            self.config = SweepConfig(proxies=names, **net_kwargs)
+            self.config = SweepConfig(proxies=names, network=NB201Config(**net_kwargs))
             self.fast, self.slow = self.config.split_proxies(names)
-            self.scorer = supernet_scorer(self.config, self.fast) if self.fast else None
+            self.scorer = compile_once_scorer(self.config, self.fast) if self.fast else None
         else:
             net = sn.build_supernet(**net_kwargs, custom_backward=strategy == "supernet")
             self.params = sn.init_params(net, seed_keys(seed)[0], batch.images.shape[1:])
@@ -106,11 +110,14 @@ def benchmark_archs() -> list[int]:
 
 def main(argv):
     del argv
+    if FLAGS.space != "nb201":
+        raise app.UsageError("experiments.benchmark times the NB201 strategies (--space=nb201)")
     names_ = (common.resolve_proxies(FLAGS.proxies) if common.flag_given("proxies")
               else list(DEFAULT_PROXIES))
     archs = benchmark_archs()
     batch = default_batch(FLAGS.batch_size, seed=0)
-    net_kwargs = dict(channels=FLAGS.channels, cells_per_stage=FLAGS.cells_per_stage)
+    net_kwargs = common.parse_network(FLAGS.network, NB201Config)
+    net_kwargs.pop("num_classes", None)
     sets = ([(p,) for p in names_] if FLAGS.singles else []) + [tuple(names_)]
     rows = []
     for names in sets:

@@ -28,7 +28,9 @@ import time
 import numpy as np
 from absl import app, flags
 
-from experiments import benchmark  # --cells, --repeats, --singles, --json_out; common's flags
+from experiments import benchmark  # --cells, --repeats, --singles, --json_out, --network
+from experiments import common
+from zcjax.spaces.nb201 import NB201Config
 from zcjax.data import default_batch
 from zcjax.spaces import nb201
 
@@ -66,6 +68,7 @@ def torch_batch(torch, batch_size: int):
 def main(argv):
     del argv
     torch, nasbench2, predictive = load_reference(FLAGS.zero_cost_nas)
+    channels = common.parse_network(FLAGS.network, NB201Config).get("channels", 16)
     if FLAGS.threads:
         torch.set_num_threads(FLAGS.threads)
     unknown = set(FLAGS.measures) - set(MEASURES)
@@ -79,7 +82,7 @@ def main(argv):
     for arch in archs:
         arch_str = nb201.as_genotype(arch).to_string()
         torch.manual_seed(0)
-        net = nasbench2.get_model_from_arch_str(arch_str, 10, init_channels=FLAGS.channels)
+        net = nasbench2.get_model_from_arch_str(arch_str, 10, init_channels=channels)
         for names in sets:
             def call():
                 start = time.perf_counter()
@@ -96,7 +99,7 @@ def main(argv):
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as f:
             json.dump(dict(rows=rows, batch_size=FLAGS.batch_size, archs=archs,
-                           channels=FLAGS.channels, torch=torch.__version__,
+                           channels=channels, torch=torch.__version__,
                            threads=torch.get_num_threads(), load=os.getloadavg()), f, indent=1)
 
 

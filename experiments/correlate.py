@@ -1,17 +1,20 @@
-r"""Single-proxy correlation table: how well each stored proxy ranks NB201 architectures.
+r"""Single-proxy correlation table: how well each stored proxy ranks a space's architectures.
 
 Reads the score store written by ``experiments.score`` (same ``--workspace`` / ``--store`` and the
-same network and data flags, which identify the stored setting), averages each architecture's
-score over seeds, and compares every proxy with a ground-truth target::
+same space, network and data flags, which identify the stored setting), reduces each
+architecture's seeds to one score (``--nonfinite``), and compares every proxy with the ground
+truth::
 
-    python -m experiments.correlate                           # test accuracy, CIFAR-10
+    python -m experiments.correlate                           # NB201 test accuracy, CIFAR-10
+    python -m experiments.correlate --space=nb101             # NB101 validation accuracy
     python -m experiments.correlate --target=pgd@Linf:eps=1 --per_class
     python -m experiments.correlate --metrics=kendall_tau,spearman_rho --ks=0.01,0.1
 
-Target (``--target``): any spec of :func:`zcjax.evaluate.targets.target`, e.g. ``test_accuracy``
-(NAS-Bench-201, percent), ``clean``, ``fgsm@Linf:eps=1``, ``corruption:all``,
-``hrs:pgd@Linf:eps=1``; on ``--target_dataset`` (default: ``--dataset``, the data the proxies
-were computed on).
+Target (``--target``, :func:`zcjax.evaluate.targets.ground_truth`): a metric of the space's
+benchmark (default: its first), or on NB201 a robustness spec (``clean``, ``fgsm@Linf:eps=1``,
+``corruption:all``, ``hrs:pgd@Linf:eps=1``); on ``--target_dataset`` (default: ``--dataset``, the
+data the proxies were computed on). A metric where lower is better (an error, a perplexity) is
+negated for the rank metrics, so that for every row higher = better.
 
 Metrics (defaults as in the literature): Kendall's tau and Spearman's rho over all
 architectures (NAS-Bench-Suite-Zero, Krishnakumar et al. 2022; Abdelfattah et al. 2021), and the
@@ -22,9 +25,12 @@ available (``--metrics=...,pearson_r``) but off by default: raw proxy values spa
 magnitude, so a linear correlation on them mostly measures a few outliers.
 
 Proxies whose registry entry says lower scores are better are negated first, so that for every
-proxy higher = better. ``--per_class`` keeps one architecture per isomorphism class (the
-smallest scored index of each class, or ``--class_reduce=mean``), since isomorphic cells have
-the same accuracy and would count one function several times.
+proxy higher = better. ``--per_class`` keeps one architecture per isomorphism class (the first
+scored member of each class in the benchmark's order, or ``--class_reduce=mean``), since
+isomorphic cells have the same accuracy and would count one function several times. Each row
+says on how many architectures it is computed (N) and how many were dropped for a non-finite
+score; ``--eval_cells=common`` evaluates every proxy on the same architectures. Published values
+(:mod:`zcjax.evaluate.published`) are printed beside the reproduced Spearman's rho.
 
 Outputs under ``<workspace>/results/`` (``--out_prefix``): ``<prefix>.csv``, ``.md``, ``.tex``
 (booktabs) and ``<prefix>_scatter.png`` (one panel per proxy: proxy rank vs target). The Markdown
@@ -42,9 +48,14 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
+from zcjax.evaluate import tables
+
+for _name in common.define("workspace", "space", "data", "proxies", "seeds", "stored", "target", "target_dataset",
+                           "output", "per_class"):
+    flags.declare_key_flag(_name)
 
 flags.DEFINE_enum("class_reduce", "representative", ["representative", "mean"],
-                  "With --per_class: the class's smallest scored index, or the mean over its "
+                  "With --per_class: the class's first scored member, or the mean over its "
                   "scored members.")
 flags.DEFINE_string(
     "metrics",
@@ -90,7 +101,7 @@ class CorrelationResult:
     proxies: tuple[str, ...]
 
 
-def metric_columns(metrics: Sequence[str], ks: Sequence[int | float]) -> list[common.Column]:
+def metric_columns(metrics: Sequence[str], ks: Sequence[int | float]) -> list[tables.Column]:
     from zcjax.evaluate import metrics as metrics_lib
 
     cols = []
@@ -98,13 +109,13 @@ def metric_columns(metrics: Sequence[str], ks: Sequence[int | float]) -> list[co
         md, tex = _HEADERS.get(name, (name, None))
         if name in metrics_lib.K_METRICS:
             for k in ks:
-                label = common.format_k(k)
+                label = tables.format_k(k)
                 tex_label = label.replace("%", r"\%")
-                cols.append(common.Column(f"{name}@{k}", md.format(k=label),
-                                          common.fmt_float(3),
+                cols.append(tables.Column(f"{name}@{k}", md.format(k=label),
+                                          tables.fmt_float(3),
                                           tex.format(k=tex_label) if tex else None))
         else:
-            cols.append(common.Column(name, md, common.fmt_float(3), tex))
+            cols.append(tables.Column(name, md, tables.fmt_float(3), tex))
     return cols
 
 
@@ -119,21 +130,21 @@ def check_metrics(metrics: Sequence[str]) -> None:
         common.fail("no metrics given")
 
 
-def reduce_per_class(indices: np.ndarray, scores: Mapping[str, np.ndarray], truth: np.ndarray,
-                     how: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """One entry per isomorphism class of the scored cells (``indices`` sorted ascending, so
-    the representative is the smallest scored index of each class)."""
-    from zcjax.benchmarks import nb201 as nb201_bench
+def class_ids(space, archs: Sequence[str]) -> np.ndarray:
+    """An integer per architecture, equal for isomorphic ones (:meth:`SearchSpace.canonical`)."""
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(space.canonical(space.as_arch(a)), len(ids)) for a in archs])
+
+
+def reduce_per_class(ids: np.ndarray, scores: Mapping[str, np.ndarray], truth: np.ndarray,
+                     how: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One entry per isomorphism class (the first member in the given order, or the mean)."""
     from zcjax.evaluate import metrics as metrics_lib
 
-    class_ids = nb201_bench.isomorph_ids()[indices]
-    out, truth_c = {}, None
+    out, truth_c = {}, metrics_lib.per_class(truth, truth, ids, how=how)[1]
     for p, s in scores.items():
-        s_c, truth_c = metrics_lib.per_class(s, truth, class_ids, how=how)
-        out[p] = s_c
-    if truth_c is None:
-        truth_c = metrics_lib.per_class(truth, truth, class_ids, how=how)[1]
-    return out, truth_c, np.unique(class_ids)
+        out[p] = metrics_lib.per_class(s, truth, ids, how=how)[0]
+    return out, truth_c
 
 
 def sort_rows(rows: list[dict], key: str) -> list[dict]:
@@ -153,7 +164,7 @@ def scatter_grid(path: pathlib.Path, scores: Mapping[str, np.ndarray], truth: np
     n = len(names)
     ncols = min(4, n)
     nrows = math.ceil(n / ncols)
-    fig = common.new_figure(3.2 * ncols, 2.8 * nrows + 0.4)
+    fig = tables.new_figure(3.2 * ncols, 2.8 * nrows + 0.4)
     fig.suptitle(title, fontsize=10)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     by_name = {r["proxy"]: r for r in rows}
@@ -187,69 +198,97 @@ def scatter_grid(path: pathlib.Path, scores: Mapping[str, np.ndarray], truth: np
 
 
 def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathlib.Path, *,
-        target: str = "test_accuracy", target_dataset: str | None = None,
+        target: str | None = None, target_dataset: str | None = None,
         proxies: str | Sequence[str] = "all", seeds: Sequence[int] | None = None,
         per_class: bool = False, class_reduce: str = "representative",
         metrics: Sequence[str] = DEFAULT_METRICS, ks: Sequence[int | float] = (0.1,),
         scatter_x: str = "rank", config_hash: str | None = None,
-        batch_hash: str | None = None) -> CorrelationResult:
+        batch_hash: str | None = None, policy: str = "strict",
+        cells: str = "pairwise") -> CorrelationResult:
     """Computes the correlation table of the stored proxies and writes tables and plots.
 
     Args:
       store_path: the score store.
-      setting: the scoring setting (network and batch) whose scores are read.
+      setting: the scoring setting (space, network and batch) whose scores are read.
       prefix: output path prefix (``<prefix>.csv`` etc.).
-      target, target_dataset: ground truth (see :func:`zcjax.evaluate.targets.target`).
+      target, target_dataset: ground truth (:func:`zcjax.evaluate.targets.ground_truth`).
       proxies: ``"all"`` stored proxies, or names.
-      seeds: average over these seeds (default: every stored seed).
+      seeds: reduce over these seeds (default: every stored seed).
       per_class, class_reduce: evaluate over isomorphism classes.
       metrics, ks: see :func:`zcjax.evaluate.metrics.correlation_table`.
       scatter_x: ``"rank"``, ``"symlog"`` or ``"linear"``.
       config_hash, batch_hash: read this stored setting instead of ``setting``'s.
+      policy: non-finite seeds (:mod:`zcjax.evaluate.stored`).
+      cells: ``"pairwise"`` or ``"common"`` (module doc).
 
     Raises:
       ExperimentError: unknown target or metric, missing store, no scores for the setting,
         stored architectures without ground truth.
     """
     from zcjax.evaluate import metrics as metrics_lib
+    from zcjax.evaluate import published, targets
+    from zcjax.evaluate.stored import common_cells
 
     check_metrics(metrics)
-    target_dataset = target_dataset or setting.canonical_dataset
-    target_all = common.load_target(target, target_dataset)
-    stored, ch, bh = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
-    truth = target_all[stored.indices]
-    common.check_ground_truth(truth, f"target {target!r} on {target_dataset}")
+    space = setting.search_space
+    stored, ch, bh = common.read_scores(store_path, setting, config_hash, batch_hash, proxies,
+                                        seeds, policy)
+    try:
+        truth = targets.ground_truth(target, space, stored.archs,
+                                     target_dataset or setting.dataset_name)
+    except ValueError as e:
+        common.fail(str(e))
+    if truth.values.size and not np.isfinite(truth.values).any():
+        common.fail(f"none of the {truth.values.size} stored architectures has a value for "
+                    f"{truth.name} on {truth.dataset}: the stored architectures and the ground "
+                    "truth do not match")
     scores = {p: common.oriented(p, v) for p, v in stored.scores.items()}
-    unit_name = "cells"
+    values = truth.oriented()
+    if cells == "common":
+        keep = common_cells(scores, values)
+        scores = {p: np.where(keep, v, np.nan) for p, v in scores.items()}
+    unit_name = f"{space.name} architectures"
     if per_class:
-        scores, truth, _ = reduce_per_class(stored.indices, scores, truth, class_reduce)
+        scores, values = reduce_per_class(class_ids(space, stored.archs), scores, values,
+                                          class_reduce)
         unit_name = "isomorphism classes"
-    rows = metrics_lib.correlation_table(scores, truth, metrics, ks)
+    rows = metrics_lib.correlation_table(scores, values, metrics, ks)
+    for row in rows:
+        row["dropped"] = stored.counts[row["proxy"]]["nonfinite"]
+        row["published"] = published.spearman(space.name, row["proxy"])
     cols = metric_columns(metrics, ks)
     rows = sort_rows(rows, cols[0].key)
-    columns = [common.Column("proxy", "proxy"), common.Column("n_used", "N")] + cols
+    columns = [tables.Column("proxy", "proxy"), tables.Column("n_used", "N"),
+               tables.Column("dropped", "non-finite")] + cols
+    if any(r["published"] is not None for r in rows):
+        columns.append(tables.Column("published", "published ρ", tables.fmt_float(2)))
 
-    n = int(truth.size)
-    level = f"{n} {unit_name}" if per_class else f"{n} NB201 cells"
-    caption = (f"Zero-cost proxies vs {target} on {target_dataset} over {level} "
-               f"({setting.describe() if not config_hash else 'config ' + ch}); "
-               "scores averaged over seeds.")
+    n = int(values.size)
+    caption = (f"Zero-cost proxies vs {truth.name} on {truth.dataset} over {n} {unit_name} "
+               f"({setting.describe() if not config_hash else 'config ' + ch}); seeds reduced "
+               f"under the '{policy}' policy.")
     notes = [
-        "N: architectures with a finite score and target (others dropped).",
+        "N: architectures with a finite score and target"
+        + (" (the same for every proxy: --eval_cells=common)." if cells == "common" else ".")
+        + " non-finite: architectures whose score is NaN or infinite"
+        + (" on some seed." if policy == "strict" else " on every seed."),
         "↑ higher is better, ↓ lower is better; BR/WR are true ranks / N among the predicted "
         "top-K (K as a ratio of N, rounded up).",
         "Seeds per proxy: " + "; ".join(f"{p}: {s}" for p, s in stored.seeds.items()) + ".",
         f"config_hash={ch} batch_hash={bh}",
     ]
-    paths = common.write_tables(prefix, rows, columns, caption, notes)
+    if any(r["published"] is not None for r in rows):
+        notes.append("Published ρ: " + "; ".join(published.sources(space.name)) + ".")
+    paths = tables.write_tables(prefix, rows, columns, caption, notes)
     paths["scatter"] = prefix.with_name(prefix.name + "_scatter.png")
-    unit = common.target_unit(target)
-    y_label = f"{target} ({'%' if unit == 'percent' else 'fraction'})"
-    scatter_grid(paths["scatter"], scores, truth, rows, scatter_x, y_label,
-                 f"{target} on {target_dataset}, {level}")
-    md = common.markdown_table(rows, columns)
-    return CorrelationResult(rows=rows, markdown=md, paths=paths, n_archs=n, target=target,
-                             target_dataset=target_dataset, proxies=tuple(scores))
+    unit = {"percent": " (%)", "fraction": " (fraction)"}.get(truth.unit, "")
+    scatter_grid(paths["scatter"], scores,
+                 truth.values if not per_class else values if truth.higher_is_better else -values,
+                 rows, scatter_x, f"{truth.name}{unit}",
+                 f"{truth.name} on {truth.dataset}, {n} {unit_name}")
+    md = tables.markdown_table(rows, columns)
+    return CorrelationResult(rows=rows, markdown=md, paths=paths, n_archs=n, target=truth.name,
+                             target_dataset=truth.dataset, proxies=tuple(scores))
 
 
 def main(argv: Sequence[str]) -> None:
@@ -258,22 +297,22 @@ def main(argv: Sequence[str]) -> None:
 
     def body():
         setting = common.Setting.from_flags()
-        seeds = common.analysis_seeds()
         metrics = common.parse_list(FLAGS.metrics)
         ks = common.parse_sizes(FLAGS.ks, "K")
-        target_dataset = FLAGS.target_dataset or setting.canonical_dataset
-        default = common.default_prefix(
-            "correlation", target_dataset, FLAGS.target, f"C{setting.channels}N"
-            f"{setting.cells_per_stage}", "classes" if FLAGS.per_class else "")
+        default = tables.default_prefix(
+            "correlation", setting.short(), FLAGS.target or "", FLAGS.target_dataset or "",
+            "classes" if FLAGS.per_class else "")
         prefix = common.output_prefix(FLAGS.workspace, FLAGS.out_prefix, default)
         result = run(common.store_path(FLAGS.workspace, FLAGS.store), setting, prefix,
-                     target=FLAGS.target, target_dataset=target_dataset, proxies=FLAGS.proxies,
-                     seeds=seeds, per_class=bool(FLAGS.per_class), class_reduce=FLAGS.class_reduce,
+                     target=FLAGS.target, target_dataset=FLAGS.target_dataset,
+                     proxies=FLAGS.proxies, seeds=common.analysis_seeds(),
+                     per_class=bool(FLAGS.per_class), class_reduce=FLAGS.class_reduce,
                      metrics=metrics, ks=ks, scatter_x=FLAGS.scatter_x,
-                     config_hash=FLAGS.config_hash, batch_hash=FLAGS.batch_hash)
+                     config_hash=FLAGS.config_hash, batch_hash=FLAGS.batch_hash,
+                     policy=FLAGS.nonfinite, cells=FLAGS.eval_cells)
         common.print_block(
             f"{result.target} on {result.target_dataset}, {result.n_archs} "
-            f"{'classes' if FLAGS.per_class else 'cells'}:", "", result.markdown, "",
+            f"{'classes' if FLAGS.per_class else 'architectures'}:", "", result.markdown, "",
             *(f"wrote {p}" for p in result.paths.values()))
         return result
 

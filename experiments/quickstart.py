@@ -1,13 +1,14 @@
-r"""The first command to run: a handful of proxies on a few NB201 cells, against their accuracy.
+r"""The first command to run: a handful of proxies on a few architectures, against their accuracy.
 
 ::
 
-    python -m experiments.quickstart
+    python -m experiments.quickstart                 # NAS-Bench-201
+    python -m experiments.quickstart --space=nb101   # or any space with ground truth
 
-scores a fixed sample of ``--num_archs`` NAS-Bench-201 cells (``--sample_seed``) with a few
-proxies on the CIFAR-10 batch bundled with the package (no download), prints one row per cell
-(index, NB201 CIFAR-10 test accuracy, every proxy's score), then each proxy's Spearman rank
-correlation with accuracy on the sample. Scores go to ``<workspace>/results/quickstart.sqlite``,
+scores a fixed sample of ``--num_archs`` architectures with ground truth (``--sample_seed``)
+with a few proxies on the CIFAR-10 batch bundled with the package (no download), prints one row
+per architecture (its ground truth and every proxy's score), then each proxy's Spearman rank
+correlation with the ground truth on the sample. Scores go to ``<workspace>/results/quickstart.sqlite``,
 so a second run is instant; ``--store`` puts them elsewhere.
 
 Network and proxies. The default is the benchmark's network (C=16, N=5) with the proxies that
@@ -32,9 +33,13 @@ from absl import app, flags
 
 from experiments import common
 from experiments import score as score_script
+from zcjax.evaluate import tables
 
-flags.DEFINE_integer("num_archs", 8, "Cells in the quickstart sample (random, --sample_seed); "
-                     "--archs (any form of experiments.score) replaces the sample.")
+for _name in common.define("workspace", "space", "data", "proxies", "seeds", "compile", "archs"):
+    flags.declare_key_flag(_name)
+
+flags.DEFINE_integer("num_archs", 8, "Architectures in the quickstart sample (random, "
+                     "--sample_seed) when --archs is not given.")
 
 FLAGS = flags.FLAGS
 
@@ -45,8 +50,8 @@ QUICK_PROXIES = ("synflow", "grad_norm", "snip", "l2_norm", "plain")
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartResult:
-    indices: list[int]
-    accuracy: np.ndarray
+    archs: list[str]
+    truth: np.ndarray
     scores: dict[str, np.ndarray]
     spearman: dict[str, float]
     table: str
@@ -54,44 +59,42 @@ class QuickstartResult:
     setting: common.Setting
 
 
-def run(indices: Sequence[int], proxies: Sequence[str], seeds: Sequence[int],
+def run(archs: Sequence[str], proxies: Sequence[str], seeds: Sequence[int],
         setting: common.Setting, store_path: "str | pathlib.Path", compile: str = "auto",
         progress: bool = True) -> QuickstartResult:
-    """Scores the cells (resumable) and builds the printed tables."""
-    from zcjax.benchmarks import nb201 as nb201_bench
-    from zcjax.evaluate import metrics
+    """Scores the architectures (resumable) and builds the printed tables."""
+    from zcjax.evaluate import metrics, targets
 
     start = time.perf_counter()
-    indices = [int(i) for i in indices]
-    scored = score_script.run(indices, proxies, seeds, setting, store_path, compile=compile,
+    space = setting.search_space
+    archs = [space.key(a) for a in archs]
+    scored = score_script.run(archs, proxies, seeds, setting, store_path, compile=compile,
                               export_csv=False, progress=progress)
-    store = common.open_store_for_reading(store_path)
-    try:
-        stored = common.load_scores(store, scored.config_hash, scored.batch_hash,
-                                    list(scored.proxies), seeds)
-    finally:
-        store.close()
-    keep = np.isin(stored.indices, indices)
-    stored = stored.subset(keep)
-    acc = nb201_bench.test_accuracy("cifar10")[stored.indices]
-    spearman = {p: metrics.spearman_rho(common.oriented(p, v), acc).value
+    stored, _, _ = common.read_scores(store_path, setting, scored.config_hash,
+                                      scored.batch_hash, list(scored.proxies), seeds)
+    stored = stored.subset(np.isin(np.asarray(stored.archs, dtype=object), archs))
+    truth = targets.ground_truth(None, space, stored.archs)
+    spearman = {p: metrics.spearman_rho(common.oriented(p, v), truth.oriented()).value
                 for p, v in stored.scores.items()}
+    bench = space.benchmark()
+    position = {a: i for i, a in enumerate(bench.archs())} if bench is not None else {}
     rows = []
-    for i, idx in enumerate(stored.indices):
-        row = {"index": int(idx), "acc": float(acc[i])}
+    for i, arch in enumerate(stored.archs):
+        row = {"index": position.get(arch, ""), "truth": float(truth.values[i])}
         row.update({p: float(v[i]) for p, v in stored.scores.items()})
         rows.append(row)
-    cols = [common.Column("index", "NB201 index"),
-            common.Column("acc", "CIFAR-10 test acc (%)", common.fmt_float(2))]
-    cols += [common.Column(p, p, _fmt_score) for p in stored.scores]
-    table = common.markdown_table(rows, cols)
+    unit = " (%)" if truth.unit == "percent" else ""
+    cols = [tables.Column("index", f"{space.name} index"),
+            tables.Column("truth", f"{truth.dataset} {truth.name}{unit}", tables.fmt_float(2))]
+    cols += [tables.Column(p, p, _fmt_score) for p in stored.scores]
+    table = tables.markdown_table(rows, cols)
     corr_rows = [{"proxy": p, "rho": r} for p, r in spearman.items()]
-    corr = common.markdown_table(corr_rows, [
-        common.Column("proxy", "proxy"),
-        common.Column("rho", f"Spearman ρ vs accuracy ({len(rows)} cells)", common.fmt_float(3))])
-    return QuickstartResult(indices=[int(i) for i in stored.indices], accuracy=acc,
-                            scores=stored.scores, spearman=spearman,
-                            table=table + "\n\n" + corr,
+    corr = tables.markdown_table(corr_rows, [
+        tables.Column("proxy", "proxy"),
+        tables.Column("rho", f"Spearman ρ vs {truth.name} ({len(rows)} architectures)",
+                      tables.fmt_float(3))])
+    return QuickstartResult(archs=list(stored.archs), truth=truth.values, scores=stored.scores,
+                            spearman=spearman, table=table + "\n\n" + corr,
                             seconds=time.perf_counter() - start, setting=setting)
 
 
@@ -110,35 +113,32 @@ def main(argv: Sequence[str]) -> None:
 
         setting = common.Setting.from_flags()
         if common.flag_given("proxies"):
-            proxies = common.resolve_proxies(FLAGS.proxies)
+            proxies = common.resolve_proxies(FLAGS.proxies, setting.space)
         else:
-            available = set(common.load_all_proxies())
-            proxies = [p for p in QUICK_PROXIES if p in available]
+            applicable = set(common.resolve_proxies("all", setting.space))
+            proxies = [p for p in QUICK_PROXIES if p in applicable]
             if not proxies:
-                common.fail("none of the quickstart proxies is registered; pass --proxies")
+                common.fail("none of the quickstart proxies applies here; pass --proxies")
         seeds = common.parse_int_list(FLAGS.seeds, "seed")
         store = (common.store_path(FLAGS.workspace, FLAGS.store) if FLAGS.store
                  else common.results_dir(FLAGS.workspace) / "quickstart.sqlite")
-        if common.flag_given("archs"):
-            indices = common.select_archs(FLAGS.archs, FLAGS.sample_seed)
-            which = f"--archs={FLAGS.archs}"
-        else:
-            indices = common.select_archs(f"sample:{FLAGS.num_archs}", FLAGS.sample_seed)
-            which = f"a random sample, seed {FLAGS.sample_seed}"
-        reduced = (setting.channels, setting.cells_per_stage) != (16, 5)
+        given = common.flag_given("archs")
+        spec = FLAGS.archs if given else f"sample:{FLAGS.num_archs}"
+        archs = score_script.select(setting, spec, FLAGS.sample_seed)
+        which = f"--archs={FLAGS.archs}" if given else f"a random sample, seed {FLAGS.sample_seed}"
+        fields = setting.network_config().fields()
         common.print_block(
-            f"zcjax quickstart: {len(indices)} NAS-Bench-201 cells ({which}), proxies "
+            f"zcjax quickstart: {len(archs)} {setting.space} architectures ({which}), proxies "
             f"{', '.join(proxies)}, seeds {seeds}",
-            f"network: C={setting.channels}, N={setting.cells_per_stage} cells per stage"
-            + (" (smaller than the benchmark's C=16, N=5)" if reduced
-               else " (the benchmark's network)"),
-            f"batch: {setting.describe().split(', ', 1)[1]}",
+            "network: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+            + (" (the benchmark's network)" if not setting.network
+               else " (--network overrides the benchmark's network)"),
+            f"batch: {setting.describe().split('), ', 1)[1]}",
             f"store: {store}", "")
         if FLAGS.compilation_cache:
             workspace.enable_compilation_cache(FLAGS.workspace)
-        result = run(indices, proxies, seeds, setting, store, compile=FLAGS.compile)
+        result = run(archs, proxies, seeds, setting, store, compile=FLAGS.compile)
         common.print_block("", result.table, "",
-                           f"network C={setting.channels}, N={setting.cells_per_stage}; "
                            f"{result.seconds:.1f} s in total. Next: python -m experiments.score "
                            "--archs=sample:1000, then python -m experiments.correlate.")
         return result

@@ -44,6 +44,11 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
+from zcjax.evaluate import tables
+
+for _name in common.define("workspace", "space", "data", "proxies", "seeds", "stored",
+                           "target_dataset", "output", "per_class", "robust"):
+    flags.declare_key_flag(_name)
 
 flags.DEFINE_string("clean_target", "clean",
                     "The clean-accuracy target spec (default: the robustness dataset's clean "
@@ -80,7 +85,7 @@ def _n_train(size: int | float, n: int) -> int:
 
 
 def _size_label(size: int | float) -> str:
-    return common.format_k(size) if isinstance(size, float) else str(size)
+    return tables.format_k(size) if isinstance(size, float) else str(size)
 
 
 def importance_figure(path: pathlib.Path, results: dict, title: str) -> None:
@@ -88,7 +93,7 @@ def importance_figure(path: pathlib.Path, results: dict, title: str) -> None:
     fig = None
     names = list(results)
     n_feat = len(results[names[0]].feature_names)
-    fig = common.new_figure(10, max(2.2, 0.28 * n_feat + 1.0) * len(names) + 0.4)
+    fig = tables.new_figure(10, max(2.2, 0.28 * n_feat + 1.0) * len(names) + 0.4)
     fig.suptitle(title, fontsize=10)
     axes = fig.subplots(len(names), 2, squeeze=False)
     for i, name in enumerate(names):
@@ -120,31 +125,39 @@ def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathl
         fit_seeds: Sequence[int] = (0, 1, 2), n_estimators: int = 100, n_repeats: int = 5,
         permutation_max_samples: int | None = 2000, n_jobs: int | None = 1,
         importance_train_size: int | float | None = None, config_hash: str | None = None,
-        batch_hash: str | None = None, log=print) -> RobustnessResult:
+        batch_hash: str | None = None, policy: str = "strict", log=print) -> RobustnessResult:
     """Fits and evaluates the forests; writes the regression table and importance chart.
+
+    The robustness targets exist for NAS-Bench-201 only (the robustness dataset of Jung et al.);
+    another space is refused with that reason.
 
     Raises:
       ExperimentError: unknown target, missing store, no scores for the setting, no training
-        size that fits the data.
+        size that fits the data, a space without robustness data.
     """
-    from zcjax.evaluate import regression
+    from zcjax.evaluate import regression, targets
+    from zcjax.spaces.selection import class_representatives
 
-    target_dataset = target_dataset or setting.canonical_dataset
     if clean_target == robust_target:
         common.fail("--clean_target and --robust_target are the same target")
-    clean_all = common.load_target(clean_target, target_dataset)
-    robust_all = common.load_target(robust_target, target_dataset)
-    stored, ch, bh = common.read_scores(store_path, setting, config_hash, batch_hash, proxies, seeds)
-    if per_class:
-        from zcjax.benchmarks import nb201 as nb201_bench
-
-        class_ids = nb201_bench.isomorph_ids()[stored.indices]
-        _, first = np.unique(class_ids, return_index=True)  # indices sorted: smallest member
-        stored = stored.subset(np.sort(first))
-    clean = clean_all[stored.indices]
-    robust = robust_all[stored.indices]
-    common.check_ground_truth(clean, f"target {clean_target!r} on {target_dataset}")
-    common.check_ground_truth(robust, f"target {robust_target!r} on {target_dataset}")
+    space = setting.search_space
+    stored, ch, bh = common.read_scores(store_path, setting, config_hash, batch_hash, proxies,
+                                        seeds, policy)
+    if per_class:  # the first scored member of each class, in the benchmark's order
+        keep = set(class_representatives(space, stored.archs))
+        stored = stored.subset(np.array([a in keep for a in stored.archs]))
+    try:
+        truth = {t: targets.ground_truth(t, space, stored.archs,
+                                         target_dataset or setting.dataset_name)
+                 for t in (clean_target, robust_target)}
+    except ValueError as e:
+        common.fail(str(e))
+    clean, robust = truth[clean_target].values, truth[robust_target].values
+    target_dataset = truth[clean_target].dataset
+    for t, gt in truth.items():
+        if gt.values.size and not np.isfinite(gt.values).any():
+            common.fail(f"none of the {gt.values.size} stored architectures has a value for "
+                        f"{t} on {target_dataset}")
     usable_features = {p: v for p, v in stored.scores.items() if np.isfinite(v).any()}
     dropped_features = sorted(set(stored.scores) - set(usable_features))
     for p in dropped_features:
@@ -186,13 +199,13 @@ def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathl
         common.fail(f"no training size fits the {X.shape[0]} scored architectures: "
                     + "; ".join(skipped))
     columns = [
-        common.Column("target", "target"), common.Column("output", "output"),
-        common.Column("train_size", "train"), common.Column("n_train", "n_train"),
-        common.Column("n_test", "n_test"),
-        common.Column("r2", "R² ↑", common.fmt_mean_std(3), r"$R^2\uparrow$"),
-        common.Column("kendall_tau", "Kendall τ ↑", common.fmt_mean_std(3),
+        tables.Column("target", "target"), tables.Column("output", "output"),
+        tables.Column("train_size", "train"), tables.Column("n_train", "n_train"),
+        tables.Column("n_test", "n_test"),
+        tables.Column("r2", "R² ↑", tables.fmt_mean_std(3), r"$R^2\uparrow$"),
+        tables.Column("kendall_tau", "Kendall τ ↑", tables.fmt_mean_std(3),
                       r"Kendall $\tau\uparrow$"),
-        common.Column("oob_r2", "OOB R² ↑", common.fmt_mean_std(3), r"OOB $R^2\uparrow$"),
+        tables.Column("oob_r2", "OOB R² ↑", tables.fmt_mean_std(3), r"OOB $R^2\uparrow$"),
     ]
     level = "isomorphism classes" if per_class else "cells"
     caption = (f"Random-forest regression from {len(feature_names)} zero-cost proxies to "
@@ -205,7 +218,7 @@ def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathl
              *skipped,
              *(f"Left out (no finite score): {p}." for p in dropped_features),
              f"config_hash={ch} batch_hash={bh}"]
-    paths = common.write_tables(prefix, rows, columns, caption, notes)
+    paths = tables.write_tables(prefix, rows, columns, caption, notes)
 
     # Feature importance at one training size.
     ran_sizes = [s for s in train_sizes if any((t, s) in results for t in target_sets)]
@@ -230,16 +243,16 @@ def run(store_path: "str | pathlib.Path", setting: common.Setting, prefix: pathl
                                           float(res.impurity_importance_std[j]))})
     imp_prefix = prefix.with_name(prefix.name + "_importance")
     paths["importance_csv"] = imp_prefix.with_name(imp_prefix.name + ".csv")
-    common.write_csv(paths["importance_csv"], imp_rows, [
-        common.Column("target", "target"), common.Column("train_size", "train"),
-        common.Column("proxy", "proxy"), common.Column("permutation", "permutation"),
-        common.Column("impurity", "impurity")])
+    tables.write_csv(paths["importance_csv"], imp_rows, [
+        tables.Column("target", "target"), tables.Column("train_size", "train"),
+        tables.Column("proxy", "proxy"), tables.Column("permutation", "permutation"),
+        tables.Column("impurity", "impurity")])
     paths["importance_png"] = imp_prefix.with_name(imp_prefix.name + ".png")
     importance_figure(paths["importance_png"], imp_results,
                       f"Feature importance, train size {_size_label(imp_size)}, "
                       f"{target_dataset} ({X.shape[0]} {level}); mean ± std over seeds")
     return RobustnessResult(rows=rows, importance_rows=imp_rows,
-                            markdown=common.markdown_table(rows, columns), paths=paths,
+                            markdown=tables.markdown_table(rows, columns), paths=paths,
                             skipped=skipped, n_rows=int(X.shape[0]),
                             features=tuple(feature_names), results=results)
 
@@ -255,10 +268,9 @@ def main(argv: Sequence[str]) -> None:
         sizes = common.parse_sizes(FLAGS.train_sizes, "train size")
         imp = (common.parse_sizes(FLAGS.importance_train_size, "train size")[0]
                if FLAGS.importance_train_size else None)
-        target_dataset = FLAGS.target_dataset or setting.canonical_dataset
-        default = common.default_prefix(
-            "robustness", target_dataset, FLAGS.robust_target,
-            f"C{setting.channels}N{setting.cells_per_stage}", "" if per_class else "cells")
+        target_dataset = FLAGS.target_dataset or setting.dataset_name
+        default = tables.default_prefix("robustness", setting.short(), target_dataset,
+                                        FLAGS.robust_target, "" if per_class else "cells")
         prefix = common.output_prefix(FLAGS.workspace, FLAGS.out_prefix, default)
         result = run(common.store_path(FLAGS.workspace, FLAGS.store), setting, prefix,
                      clean_target=FLAGS.clean_target, robust_target=FLAGS.robust_target,
@@ -268,7 +280,8 @@ def main(argv: Sequence[str]) -> None:
                      n_estimators=FLAGS.n_estimators, n_repeats=FLAGS.n_repeats,
                      permutation_max_samples=FLAGS.permutation_max_samples,
                      n_jobs=FLAGS.n_jobs, importance_train_size=imp,
-                     config_hash=FLAGS.config_hash, batch_hash=FLAGS.batch_hash)
+                     config_hash=FLAGS.config_hash, batch_hash=FLAGS.batch_hash,
+                     policy=FLAGS.nonfinite)
         common.print_block(
             f"{result.n_rows} architectures, features: {', '.join(result.features)}", "",
             result.markdown, "", *(f"wrote {p}" for p in result.paths.values()))

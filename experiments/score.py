@@ -1,34 +1,38 @@
-r"""Scores zero-cost proxies over NAS-Bench-201 architectures into the workspace's score store.
+r"""Scores zero-cost proxies over the architectures of a search space into the score store.
 
 Examples (from the repository root)::
 
-    # 100 random cells, every registered proxy, seeds 0..2, the full network (C=16, N=5)
+    # 100 random NB201 cells, every proxy that applies, seeds 0..2, the benchmark's network
     python -m experiments.score --archs=sample:100 --seeds=0-2
+
+    # all 500 NAS-Bench-101 cells with ground truth, four proxies
+    python -m experiments.score --space=nb101 --archs=all --proxies=synflow,snip,nwot,epsilon
 
     # one cell per isomorphism class (6,466), three proxies, on CIFAR-100 read from disk
     python -m experiments.score --archs=classes --proxies=synflow,nwot,jacov \
         --dataset=cifar100 --data_dir=/data
 
-    # the whole space with a small network
-    python -m experiments.score --archs=all --channels=8 --cells_per_stage=1
+    # the whole NB201 space with a small network
+    python -m experiments.score --archs=all --network=channels=8,cells_per_stage=1
 
-Architectures (``--archs``): ``sample:N`` (N random cells, ``--sample_seed``),
-``sample_classes:N`` (N random isomorphism-class representatives), ``range:A-B`` (indices A..B,
-inclusive), ``indices:I,J,...``, ``all`` (15,625) or ``classes`` (6,466 representatives).
+Architectures (``--archs``, :mod:`zcjax.spaces.selection`): ``all`` (the architectures with
+ground truth), ``classes``, ``sample:N``, ``sample_classes:N``, ``space_sample:N``,
+``range:A-B``, ``indices:I,J,...`` or ``file:PATH``.
 
 Every (architecture, seed, proxy) lands in the store (default
-``<workspace>/results/scores.sqlite``) keyed by the network configuration and the batch, chunk by
-chunk: a rerun of the same command skips what is stored, and an interrupted run resumes. The
-store is exported to CSV beside it (``scores.csv``). The runner prints progress lines.
+``<workspace>/results/scores.sqlite``) keyed by the space, the network configuration and the
+batch, chunk by chunk: a rerun of the same command skips what is stored, and an interrupted run
+resumes. The store is exported to CSV beside it (``scores.csv``).
 
-Compilation (``--compile``, see :mod:`zcjax.sweep.engine`): by default the proxies the NB201
-supernet scores exactly (synflow, grad_norm, snip, l2_norm, plain, epsilon) share one compiled
-program for every cell; the others compile one program per cell (on a CPU about a minute for
-C=16, N=5), which dominates a CPU run.
+Compilation (``--compile``, :mod:`zcjax.sweep.engine`): by default the proxies the space's
+compile-once network scores exactly (on NB201, every proxy but grasp, meco and croze) share one
+compiled program for every architecture; the others run eagerly, which compiles nothing per
+architecture. The first compilation takes minutes on a CPU and is cached
+(``--compilation_cache``) for later runs.
 
 Several hosts (JAX's multi-process runtime): each process scores its share of the architectures
 into its own file, ``scores.<process_index>.sqlite`` by default; merge them afterwards with
-``zcjax.sweep.ResultStore(path).merge_from([...])``.
+``python -m zcjax.sweep.store_cli merge``.
 """
 
 from __future__ import annotations
@@ -42,23 +46,14 @@ from absl import app, flags
 
 from experiments import common
 
-flags.DEFINE_string(
-    "archs", "sample:100",
-    "Architectures: sample:N | sample_classes:N | range:A-B | indices:I,J,... | all | classes.")
-flags.DEFINE_integer("sample_seed", 0, "Seed of --archs=sample:N / sample_classes:N.")
+for _name in common.define("workspace", "space", "data", "proxies", "seeds", "compile", "archs"):
+    flags.declare_key_flag(_name)
 flags.DEFINE_enum("strategy", "auto", ["auto", "vmap", "map", "loop"],
                   "How the seeds of one architecture run (see zcjax.score); scores do not "
                   "depend on it.")
-flags.DEFINE_enum("compile", "auto", ["auto", "static", "supernet", "eager"],
-                  "Compilation (see zcjax.sweep.engine): one program per architecture (static), "
-                  "none (eager), one for all cells for the proxies the supernet scores exactly "
-                  "and static for the rest (supernet), or auto (supernet, eager for the rest). "
-                  "Scores do not depend on it.")
 flags.DEFINE_integer("chunk_size", None,
                      "(architecture, seed) tasks per store write (default: 4 architectures).")
 flags.DEFINE_bool("export_csv", True, "Export the store to CSV beside it after scoring.")
-flags.DEFINE_bool("compilation_cache", True,
-                  "Use JAX's persistent compilation cache under <workspace>/cache/jax.")
 
 FLAGS = flags.FLAGS
 
@@ -78,18 +73,18 @@ class ScoreRun:
     seconds: float
 
 
-def run(archs: Sequence[int], proxies: Sequence[str], seeds: Sequence[int],
+def run(archs: Sequence[str], proxies: Sequence[str], seeds: Sequence[int],
         setting: common.Setting, store_path: "str | pathlib.Path", *, strategy: str = "auto",
         compile: str = "auto", chunk_size: int | None = None, export_csv: bool = True,
         progress: bool = True) -> ScoreRun:
     """Scores ``archs x seeds x proxies`` into the store (resumable); exports it to CSV.
 
     Args:
-      archs: NB201 indices (or cell strings).
+      archs: architecture strings of ``setting.space`` (NB201 also takes indices).
       proxies: registered proxy names.
       seeds: initialisation seeds.
-      setting: network and batch.
-      strategy, compile: how the engine runs seeds and compiles networks (same scores).
+      setting: space, network and batch.
+      strategy, compile: how the engine runs seeds and networks (same scores).
       store_path: the SQLite store (created if missing).
       export_csv: write ``<store>.csv`` (every row of the store) afterwards.
     """
@@ -103,6 +98,9 @@ def run(archs: Sequence[int], proxies: Sequence[str], seeds: Sequence[int],
     batch = setting.batch()
     store_path = pathlib.Path(store_path)
     with ResultStore(store_path) as store:
+        store.note_setting("config", config.hash(), {"space": config.space,
+                                                     **config.network.fields()})
+        store.note_setting("batch", batch_hash(batch), setting.batch_note())
         summary = sweep(list(archs), [int(s) for s in seeds], batch, config, store,
                         chunk_size=chunk_size, progress=progress)
         csv_path = None
@@ -115,6 +113,16 @@ def run(archs: Sequence[int], proxies: Sequence[str], seeds: Sequence[int],
                     seeds=tuple(int(s) for s in seeds), seconds=time.perf_counter() - start)
 
 
+def select(setting: common.Setting, spec: str, seed: int) -> list[str]:
+    """The architectures ``--archs`` names (a clear error for a bad spec)."""
+    from zcjax.spaces import selection
+
+    try:
+        return selection.select(setting.search_space, spec, seed)
+    except ValueError as e:
+        common.fail(str(e))
+
+
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -123,8 +131,8 @@ def main(argv: Sequence[str]) -> None:
         from zcjax import workspace
 
         setting = common.Setting.from_flags()
-        archs = common.select_archs(FLAGS.archs, FLAGS.sample_seed)
-        proxies = common.resolve_proxies(FLAGS.proxies)
+        archs = select(setting, FLAGS.archs, FLAGS.sample_seed)
+        proxies = common.resolve_proxies(FLAGS.proxies, setting.space)
         seeds = common.parse_int_list(FLAGS.seeds, "seed")
         if FLAGS.compilation_cache:
             workspace.enable_compilation_cache(FLAGS.workspace)

@@ -132,12 +132,67 @@ def test_check_batch_errors():
         data.check_batch(data.Batch(b.images[0], b.labels))
     with pytest.raises(ValueError, match="float32"):
         data.check_batch(data.Batch(b.images.astype(jnp.float16), b.labels))
-    with pytest.raises(ValueError, match="int32"):
+    with pytest.raises(ValueError, match="integer class indices"):
         data.check_batch(data.Batch(b.images, b.labels.astype(jnp.float32)))
     with pytest.raises(ValueError, match=r"labels must be in 0..0"):
         data.check_batch(data.Batch(b.images, jnp.array([0, 1], jnp.int32)), num_classes=1)
     with pytest.raises(ValueError, match=r"\(H, W, C\)"):
         data.check_batch(b, image_shape=(16, 16, 3))
+
+
+# The bad batches of issue #11 (item 4), each of which gave plausible scores before: every one
+# must be refused by zcjax.score with a message that names the problem.
+_SPEC = None
+
+
+def _bad_batches():
+    b = data.default_batch(8)
+    images, labels = np.asarray(b.images), np.asarray(b.labels)
+    nan = images.copy()
+    nan[0, 0, 0, 0] = np.nan
+    inf = images.copy()
+    inf[1, 2, 3, 1] = np.inf
+    raw = np.round((images * 0.2 + 0.48) * 255).astype(np.uint8)
+    return {
+        "label 10": (data.Batch(b.images, b.labels.at[0].set(10)), r"labels must be in 0..9"),
+        "label 1e6": (data.Batch(b.images, b.labels.at[0].set(1_000_000)), r"0..9"),
+        "label -1": (data.Batch(b.images, b.labels.at[3].set(-1)), r"0..9"),
+        "NCHW": (data.Batch(jnp.asarray(images.transpose(0, 3, 1, 2)), b.labels), "NCHW"),
+        "uint8 pixels": (data.Batch(jnp.asarray(raw), b.labels), "float32 and normalised"),
+        "0..255 floats": (data.Batch(jnp.asarray(raw, jnp.float32), b.labels), "unnormalised"),
+        "16x16": (data.Batch(b.images[:, :16, :16], b.labels), r"\(32, 32, 3\)"),
+        "1 channel": (data.Batch(b.images[..., :1], b.labels), r"\(32, 32, 3\)"),
+        "4 channels": (data.Batch(jnp.concatenate([b.images, b.images[..., :1]], -1), b.labels),
+                       r"\(32, 32, 3\)"),
+        "empty": (data.Batch(b.images[:0], b.labels[:0]), "at least 1"),
+        "NaN pixel": (data.Batch(jnp.asarray(nan), b.labels), "NaN or infinite"),
+        "inf pixel": (data.Batch(jnp.asarray(inf), b.labels), "NaN or infinite"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_batches()))
+def test_score_refuses_bad_batches(case):
+    from zcjax import scoring
+    from zcjax.spaces import nb201
+
+    batch, message = _bad_batches()[case]
+    space = nb201.SPACE
+    config = space.tiny_config()
+    model = space.build(0, config)
+    with pytest.raises(ValueError, match=message):
+        scoring.score(model, batch, ["grad_norm"], input_spec=space.input_spec(config))
+
+
+def test_covariance_proxies_need_two_samples():
+    from zcjax import scoring
+    from zcjax.spaces import nb201
+
+    b = data.default_batch(8)
+    model = nb201.build(0, channels=4, cells_per_stage=1)
+    with pytest.raises(ValueError, match="at least 2"):
+        scoring.score(model, data.Batch(b.images[:1], b.labels[:1]), ["jacob_cov"])
+    with pytest.raises(ValueError, match="labels must be in 0..9"):  # no spec: label range only
+        scoring.score(model, data.Batch(b.images, b.labels.at[0].set(12)), ["grad_norm"])
 
 
 # -- synthetic ----------------------------------------------------------------------------------

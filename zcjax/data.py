@@ -36,7 +36,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from zcjax import safe_pickle
-from zcjax.benchmarks.nb201 import canonical_dataset
 from zcjax.validation import cap, check_seed
 
 __all__ = [
@@ -57,6 +56,41 @@ class Batch(NamedTuple):
 
     images: jax.Array
     labels: jax.Array
+
+    @property
+    def inputs(self) -> jax.Array:
+        """What the network takes (the images): the name every batch type shares."""
+        return self.images
+
+
+# -- data sets --------------------------------------------------------------------------------
+
+#: The image data sets zcjax reads (NAS-Bench-201's three), in their canonical spelling.
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+
+_ALIASES = {
+    "cifar10": "cifar10",
+    "cifar100": "cifar100",
+    "imagenet16120": "ImageNet16-120",
+}
+
+
+
+
+def canonical_dataset(dataset: str) -> str:
+    """The canonical name of an image data set.
+
+    Case, ``-`` and ``_`` are ignored: ``"CIFAR-10"``, ``"cifar10"``, ``"imagenet16-120"``,
+    ``"ImageNet16_120"`` are all accepted.
+
+    Raises:
+      ValueError: for anything else, listing the valid names.
+    """
+    if isinstance(dataset, str):
+        key = dataset.strip().lower().replace("-", "").replace("_", "")
+        if key in _ALIASES:
+            return _ALIASES[key]
+    raise ValueError(f"unknown data set {dataset!r}; expected one of {DATASETS}")
 
 
 # -- normalisation ----------------------------------------------------------------------------
@@ -128,37 +162,74 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def check_batch(batch: Batch, *, num_classes: Optional[int] = None,
-                image_shape: Optional[Sequence[int]] = None) -> Batch:
-    """Checks a batch's structure at a public boundary; returns it unchanged.
+#: Largest magnitude a normalised image batch plausibly has; raw 0..255 pixels exceed it.
+_MAX_NORMALISED = 50.0
+
+
+def check_batch(batch: Any, *, input_spec: Any = None, num_classes: Optional[int] = None,
+                min_size: int = 1, image_shape: Optional[Sequence[int]] = None) -> Any:
+    """Checks a batch against the network it is for; returns it unchanged.
+
+    Args:
+      batch: a :class:`Batch` (or any batch with ``inputs`` and ``labels``).
+      input_spec: the network's :class:`zcjax.spaces.base.InputSpec` (kind, per-example shape,
+        dtype), e.g. ``zcjax.spaces.get("nb201").input_spec(config)``; without it only the
+        structure is checked.
+      num_classes: the classifier's outputs: labels must lie in ``0..num_classes-1``.
+      min_size: the smallest batch the proxies asked for are defined on
+        (``ProxyInfo.min_batch``).
+      image_shape: the expected ``(H, W, C)`` (the older spelling of ``input_spec.shape``).
 
     Raises:
-      ValueError: images not rank-4 float32 NHWC, labels not int32 ``(N,)``, batch sizes that
-        differ, an image shape other than ``image_shape`` or (for concrete arrays) labels
-        outside ``0..num_classes-1``.
+      ValueError: naming the problem: a layout other than NHWC (an NCHW batch is recognised),
+        the wrong image size or channels, integer or unnormalised (0..255) pixels, NaN / inf
+        values, labels of the wrong shape, dtype or range, a batch smaller than ``min_size``.
+        Values are checked only for concrete arrays (not under ``jit``).
     """
-    images, labels = batch
-    if getattr(images, "ndim", None) != 4:
-        raise ValueError("images must be NHWC (rank 4), "
-                         f"got shape {getattr(images, 'shape', None)}")
+    images, labels = batch.inputs, batch.labels
+    spec_shape = tuple(image_shape) if image_shape is not None else (
+        tuple(input_spec.shape) if input_spec is not None else None)
+    kind = getattr(input_spec, "kind", "images")
+    if kind != "images":
+        raise ValueError(f"check_batch checks image batches; this network takes {kind}")
+    shape = tuple(getattr(images, "shape", ()))
+    if len(shape) != 4:
+        raise ValueError(f"images must be NHWC (rank 4), got shape {shape}")
+    if spec_shape is not None and shape[1:] != spec_shape:
+        channels = spec_shape[-1]
+        if shape[1] == channels and shape[-1] != channels:
+            raise ValueError(f"images of shape {shape} look NCHW; zcjax networks take NHWC "
+                             f"(N, H, W, C) = (N, {', '.join(map(str, spec_shape))}): "
+                             "transpose with images.transpose(0, 2, 3, 1)")
+        raise ValueError(f"images must have (H, W, C) = {spec_shape} for this network, got "
+                         f"{shape[1:]}")
+    if not jnp.issubdtype(images.dtype, jnp.floating):
+        raise ValueError(f"images must be float32 and normalised, got {images.dtype} (raw "
+                         "pixels? zcjax.data.batch_from_arrays normalises them)")
     if images.dtype != jnp.float32:
         raise ValueError(f"images must be float32, got {images.dtype}")
-    if getattr(labels, "ndim", None) != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(f"labels must have shape ({images.shape[0]},) to match images "
-                         f"{tuple(images.shape)}, got {getattr(labels, 'shape', None)}")
-    if labels.dtype != jnp.int32:
-        raise ValueError(f"labels must be int32, got {labels.dtype}")
-    if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
-        raise ValueError(f"images must have (H, W, C) = {tuple(image_shape)}, "
-                         f"got {tuple(images.shape[1:])}")
-    if num_classes is not None:
-        try:
-            lab = np.asarray(labels)
-        except jax.errors.TracerArrayConversionError:  # traced: values unknown here
-            return batch
-        if lab.size and (lab.min() < 0 or lab.max() >= num_classes):
-            raise ValueError(f"labels must be in 0..{num_classes - 1}, "
-                             f"got range {lab.min()}..{lab.max()}")
+    if shape[0] < max(1, int(min_size)):
+        raise ValueError(f"the batch has {shape[0]} images; the proxies asked for need at least "
+                         f"{max(1, int(min_size))}")
+    if getattr(labels, "ndim", None) != 1 or labels.shape[0] != shape[0]:
+        raise ValueError(f"labels must have shape ({shape[0]},) to match images {shape}, got "
+                         f"{getattr(labels, 'shape', None)}")
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
+    try:
+        values, lab = np.asarray(images), np.asarray(labels)
+    except jax.errors.TracerArrayConversionError:  # traced: values unknown here
+        return batch
+    if not np.all(np.isfinite(values)):
+        bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        raise ValueError(f"images hold {bad} NaN or infinite values")
+    if values.size and float(np.max(np.abs(values))) > _MAX_NORMALISED:
+        raise ValueError(f"images reach {float(np.max(np.abs(values))):g}: unnormalised pixels? "
+                         "Normalise with mean / std (zcjax.data.batch_from_arrays, "
+                         "zcjax.data.normalization)")
+    if num_classes is not None and lab.size and (lab.min() < 0 or lab.max() >= num_classes):
+        raise ValueError(f"labels must be in 0..{num_classes - 1} for a network with "
+                         f"{num_classes} outputs, got range {lab.min()}..{lab.max()}")
     return batch
 
 

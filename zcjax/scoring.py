@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from zcjax import data, validation
 from zcjax import proxies as proxies_lib
 from zcjax.proxies.context import Context
 
@@ -65,8 +66,9 @@ class ScoreResult:
 
 
 def seed_keys(seed: int) -> tuple[Array, Array]:
-    """(init key, proxy key) of a seed."""
-    base = jax.random.key(int(seed))
+    """(init key, proxy key) of a seed (an integer in ``0..2**31-1``, see
+    :func:`zcjax.validation.check_seed`)."""
+    base = jax.random.key(validation.check_seed(seed))
     return jax.random.fold_in(base, 0), jax.random.fold_in(base, 1)
 
 
@@ -116,6 +118,7 @@ def score(
     strategy: str = "auto",
     jit: bool = True,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    input_spec: Any = None,
 ) -> ScoreResult:
     """Scores one network with several proxies over several initialisations.
 
@@ -129,6 +132,14 @@ def score(
       jit: compile (the default) or run eagerly, e.g. to debug.
       options: per proxy, keyword options (a search space's reference constants:
         ``zcjax.spaces.get(name).proxy_options``; defaults are NAS-Bench-201's).
+      input_spec: what the network takes (``space.input_spec(config)``): the batch is checked
+        against it, and the proxies against its kind. Without it the batch is checked for
+        structure, values and (where the model has ``num_classes``) label range.
+
+    Raises:
+      ValueError: an unknown or repeated proxy, no seeds, a seed outside ``0..2**31-1``, a
+        proxy that does not apply to the network's inputs, or a batch that does not fit the
+        network (:func:`zcjax.data.check_batch`).
 
     Returns:
       a :class:`ScoreResult` with one score per proxy and seed.
@@ -138,15 +149,16 @@ def score(
         raise ValueError("no proxies asked for")
     if len(set(names)) != len(names):
         raise ValueError(f"proxies listed twice: {list(proxies)}")
-    seeds = tuple(int(s) for s in seeds)
+    seeds = tuple(validation.check_seed(s) for s in seeds)
     if not seeds:
         raise ValueError("no seeds given")
-    images = batch.images
-    if images.ndim != 4:
-        raise ValueError(f"batch images must be NHWC, got shape {images.shape}")
-    if batch.labels.shape != images.shape[:1]:
-        raise ValueError(
-            f"batch has {images.shape[0]} images but labels of shape {batch.labels.shape}")
+    infos = [proxies_lib.get(n) for n in names]
+    if input_spec is not None:
+        for info in infos:
+            info.check_input(input_spec.kind)
+    data.check_batch(batch, input_spec=input_spec, num_classes=getattr(model, "num_classes", None),
+                     min_size=max(info.min_batch for info in infos))
+    images = batch.inputs
 
     suite = proxy_suite(names, options)
     variables = init_variables(model, seeds, images.shape[1:])

@@ -27,7 +27,8 @@ from experiments import (benchmark, benchmark_reference, common, correlate, quic
                          robustness, score, search)
 
 FLAGS = flags.FLAGS
-TINY = ["--channels=4", "--cells_per_stage=1", "--batch_size=8"]
+TINY = ["--network=channels=4,cells_per_stage=1", "--batch_size=8"]
+TINY_SETTING = dict(network=("channels=4", "cells_per_stage=1"), batch_size=8)
 # Proxies the engine's supernet scores with one compiled program for every cell (a proxy outside
 # it compiles one program per cell, about 10-14 s of CPU time each even at C=4, N=1).
 REAL_PROXIES = ("grad_norm", "snip")
@@ -53,10 +54,6 @@ def read_csv(path):
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
-    available = common.load_all_proxies()
-    missing = [p for p in REAL_PROXIES if p not in available]
-    if missing:
-        pytest.skip(f"proxies {missing} not registered yet")
     ws = tmp_path_factory.mktemp("scored_ws")
     argv = [f"--workspace={ws}", f"--archs={CELLS}",
             f"--proxies={','.join(REAL_PROXIES)}", "--seeds=0", "--nocompilation_cache", *TINY]
@@ -77,8 +74,8 @@ def test_score_writes_store_and_csv(scored):
 
 def test_score_rerun_skips_stored_work(scored):
     ws, _ = scored
-    setting = common.Setting(channels=4, cells_per_stage=1, batch_size=8)
-    result = score.run(common.select_archs(CELLS), REAL_PROXIES, [0], setting,
+    setting = common.Setting(**TINY_SETTING)
+    result = score.run(score.select(setting, CELLS, 0), REAL_PROXIES, [0], setting,
                        ws / "results" / "scores.sqlite", progress=False)
     assert result.summary.tasks_skipped == N_CELLS and result.summary.tasks_computed == 0
 
@@ -90,7 +87,7 @@ def test_correlate_on_scored_store(scored, capsys):
     rows = read_csv(ws / "results" / "corr.csv")
     assert sorted(r["proxy"] for r in rows) == sorted(REAL_PROXIES)
     assert all(r["n_used"] == str(N_CELLS) for r in rows)
-    assert "| proxy | N | Kendall τ ↑" in out
+    assert "| proxy | N | non-finite | Kendall τ ↑" in out
     for suffix in (".md", ".tex", "_scatter.png"):
         assert (ws / "results" / f"corr{suffix}").is_file()
 
@@ -101,12 +98,12 @@ def test_quickstart_reuses_scored_store(scored, capsys):
                           f"--archs={CELLS}", "--seeds=0", "--nocompilation_cache",
                           f"--proxies={','.join(REAL_PROXIES)}", *TINY])
     out = capsys.readouterr().out
-    assert "network: C=4, N=1" in out
+    assert "network: num_classes=10, channels=4, cells_per_stage=1" in out
     table = [line for line in out.splitlines() if line.startswith("| ")]
     # header, rule and the cells; then header, rule and one line per proxy
     assert len(table) == 2 + N_CELLS + 2 + len(REAL_PROXIES)
-    assert f"Spearman ρ vs accuracy ({N_CELLS} cells)" in out
-    for idx in common.select_archs(CELLS):
+    assert f"Spearman ρ vs test_accuracy ({N_CELLS} architectures)" in out
+    for idx in CELLS.split(":")[1].split(","):
         assert f"| {idx} |" in out
 
 
@@ -118,7 +115,7 @@ def test_search_scores_missing_cells(scored):
     assert [r["method"] for r in rows] == [*REAL_PROXIES, "random", "sample best", "space best"]
     trials = read_csv(ws / "results" / "sp_trials.csv")
     assert len(trials) == 2 * (len(REAL_PROXIES) + 1)
-    assert all(int(t["arch_index"]) >= 0 for t in trials)
+    assert all(t["arch"].startswith("|") for t in trials)
 
 
 # -- a synthetic store ------------------------------------------------------------------------
@@ -134,7 +131,7 @@ def synthetic(tmp_path_factory):
     from zcjax.sweep.store import Record, ResultStore
 
     ws = tmp_path_factory.mktemp("synthetic_ws")
-    setting = common.Setting(channels=4, cells_per_stage=1, batch_size=8)
+    setting = common.Setting(**TINY_SETTING)
     ch, bh = common.hashes(setting)
     acc = targets.target("test_accuracy", "cifar10")
     rob = targets.target("pgd@Linf:eps=1", "cifar10")
@@ -170,7 +167,7 @@ def test_correlate_synthetic_tables(synthetic, capsys):
     tex = (ws / "results" / "c.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and "synth\\_good" in tex
     assert (ws / "results" / "c_scatter.png").stat().st_size > 1000
-    assert "| synth_good | 40 |" in capsys.readouterr().out
+    assert "| synth_good | 40 | 0 |" in capsys.readouterr().out
 
 
 def test_correlate_per_class_and_robust_target(synthetic):
@@ -187,16 +184,23 @@ def test_correlate_per_class_and_robust_target(synthetic):
 @pytest.mark.parametrize("argv, message", [
     (["--target=no_such_target"], "bad target spec"),
     (["--target=pgd@Linf:eps=0.3"], "not available"),
-    (["--channels=8"], "has no scores for"),
+    (["--network=channels=8,cells_per_stage=1"], "no nb201 scores for"),
+    (["--network=chanels=8"], "unknown network setting 'chanels'"),
     (["--proxies=synth_good,nope"], "no stored scores for proxies"),
     (["--metrics=kendall_tau,nope"], "unknown metrics"),
 ])
 def test_correlate_errors(synthetic, argv, message):
-    base = [f"--workspace={synthetic}", *TINY]
-    if "--channels=8" in argv:
-        base.remove("--channels=4")
+    base = [f"--workspace={synthetic}", "--batch_size=8"]
+    if not any(a.startswith("--network") for a in argv):
+        base.append(TINY[0])
     with pytest.raises(SystemExit, match=message):
         run_main(correlate, base + argv)
+
+
+def test_correlate_lists_what_the_store_holds(scored):
+    ws, _ = scored
+    with pytest.raises(SystemExit, match="(?s)the store holds:.*channels=4.*source=bundled"):
+        run_main(correlate, [f"--workspace={ws}", "--batch_size=8"])
 
 
 def test_correlate_missing_store(tmp_path):
@@ -208,12 +212,35 @@ def test_correlate_missing_store(tmp_path):
 def test_correlate_rejects_non_nb201_archs(tmp_path):
     from zcjax.sweep.store import Record, ResultStore
 
-    ch, bh = common.hashes(common.Setting(channels=4, cells_per_stage=1, batch_size=8))
+    ch, bh = common.hashes(common.Setting(**TINY_SETTING))
     with ResultStore(tmp_path / "results" / "scores.sqlite") as store:
         store.put_many([Record("nb201", "|not_an_op~0|+|x~0|x~1|+|x~0|x~1|x~2|", "p", ch, 0,
                                bh, 1.0)])
-    with pytest.raises(SystemExit, match="not NAS-Bench-201 cells"):
+    with pytest.raises(SystemExit, match="unknown operation 'not_an_op'"):
         run_main(correlate, [f"--workspace={tmp_path}", *TINY])
+
+
+def test_correlate_counts_non_finite_scores_per_policy(tmp_path):
+    from zcjax.sweep.store import Record, ResultStore
+
+    ch, bh = common.hashes(common.Setting(**TINY_SETTING))
+    space_archs = [f"|nor_conv_3x3~0|+|{a}~0|{b}~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+                   for a in ("none", "skip_connect", "nor_conv_1x1") for b in
+                   ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")]
+    records = []
+    for i, arch in enumerate(space_archs):
+        for seed in (0, 1):
+            bad = i == 0 and seed == 1
+            records.append(Record("nb201", arch, "p", ch, seed, bh,
+                                  float("inf") if bad else float(i)))
+    with ResultStore(tmp_path / "results" / "scores.sqlite") as store:
+        store.put_many(records)
+    for policy, n, dropped in (("strict", len(space_archs) - 1, 1),
+                               ("finite_seeds", len(space_archs), 0)):
+        run_main(correlate, [f"--workspace={tmp_path}", *TINY, f"--nonfinite={policy}",
+                             f"--out_prefix=p_{policy}"])
+        (row,) = read_csv(tmp_path / "results" / f"p_{policy}.csv")
+        assert (int(row["n_used"]), int(row["dropped"])) == (n, dropped), policy
 
 
 def test_robustness_regression_table(synthetic, capsys):
@@ -268,17 +295,35 @@ def test_search_n_larger_than_pool(synthetic):
         run_main(search, [f"--workspace={synthetic}", *TINY, "--n=500"])
 
 
+def test_robustness_targets_exist_for_nb201_only():
+    import types
+
+    from zcjax.evaluate import targets
+
+    other = types.SimpleNamespace(name="other_space", benchmark=lambda: None)
+    with pytest.raises(ValueError, match="covers NAS-Bench-201 only, not other_space"):
+        targets.ground_truth("pgd@Linf:eps=1", other, [])
+
+
 # -- helpers and the notebook ----------------------------------------------------------------
 
-def test_select_archs_and_parsers():
-    assert common.select_archs("range:3-5") == [3, 4, 5]
-    assert common.select_archs("indices:9,2,9") == [9, 2]
-    assert len(common.select_archs("classes")) == 6466
-    s = common.select_archs("sample:5", 1)
-    assert s == sorted(s) and len(set(s)) == 5 and s == common.select_archs("sample:5", 1)
-    for bad in ("sample:0", "range:5-3", "nope", "indices:99999"):
-        with pytest.raises(common.ExperimentError):
-            common.select_archs(bad)
+def test_select_archs_and_parsers(tmp_path):
+    from zcjax.spaces import nb201, selection
+
+    space = nb201.SPACE
+    assert selection.select(space, "range:3-5") == [space.key(i) for i in (3, 4, 5)]
+    assert selection.select(space, "indices:9,2,9") == [space.key(9), space.key(2)]
+    assert len(selection.select(space, "classes")) == 6466
+    s = selection.select(space, "sample:5", 1)
+    assert [nb201.index_of(a) for a in s] == sorted(nb201.index_of(a) for a in s)
+    assert len(set(s)) == 5 and s == selection.select(space, "sample:5", 1)
+    listed = tmp_path / "archs.txt"
+    listed.write_text(f"# two cells\n{space.key(7)}\n\n{space.key(8)}  # the eighth\n")
+    assert selection.select(space, f"file:{listed}") == [space.key(7), space.key(8)]
+    for bad in ("sample:0", "range:5-3", "nope", "indices:99999", "sample:x",
+                f"file:{tmp_path / 'none.txt'}"):
+        with pytest.raises(ValueError, match="bad architecture selection"):
+            selection.select(space, bad)
     assert common.parse_int_list("0,2-4") == [0, 2, 3, 4]
     assert common.parse_sizes("20,100,0.8") == [20, 100, 0.8]
     with pytest.raises(common.ExperimentError):

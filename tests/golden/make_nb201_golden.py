@@ -50,11 +50,12 @@ def eager_scores(proxies: list[str]) -> dict[str, dict[str, float]]:
 
 def engine_scores(proxies: list[str]) -> dict[str, dict[str, float]]:
     from zcjax import data
+    from zcjax.spaces.nb201 import NB201Config
     from zcjax.sweep.engine import SweepConfig, batch_hash, compute_chunk
     from zcjax.sweep.runner import make_tasks
 
     batch = data.default_batch(BATCH["size"], seed=BATCH["seed"])
-    config = SweepConfig(proxies=tuple(proxies), compile="auto", **NETWORK)
+    config = SweepConfig(proxies=tuple(proxies), compile="auto", network=NB201Config(**NETWORK))
     tasks = make_tasks("nb201", list(CELLS), [0, 1], config.proxies, config.hash(),
                        batch_hash(batch))
     out: dict[str, dict[str, float]] = {}

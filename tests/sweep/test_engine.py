@@ -18,7 +18,8 @@ from zcjax import proxies as proxies_lib
 from zcjax.scoring import score
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import supernet as sn
-from zcjax.sweep.engine import SweepConfig, SupernetScorer, compute_chunk
+from zcjax.spaces.nb201 import NB201Config
+from zcjax.sweep.engine import CompileOnceScorer, SweepConfig, compute_chunk
 from zcjax.sweep.runner import make_tasks
 
 MIXED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
@@ -150,8 +151,8 @@ def test_supernet_weighted_sites_equal_static_sites(batch, tag):
 @pytest.fixture(scope="module")
 def first_order_scorer():
     """One compiled supernet program for the first-order proxies, shared by the tests below."""
-    config = SweepConfig(proxies=FIRST_ORDER, **TINY)
-    return SupernetScorer(config, config.proxies)
+    config = SweepConfig(proxies=FIRST_ORDER, network=NB201Config(**TINY))
+    return CompileOnceScorer(config, config.proxies)
 
 
 def test_fifty_cells_compile_once(batch, first_order_scorer):
@@ -174,8 +175,8 @@ def test_supernet_scores_equal_static(batch, convention, first_order_scorer):
     if convention == "zero_cost":
         scorer, archs = first_order_scorer, (MIXED, LARGEST, 123)
     else:
-        config = SweepConfig(proxies=FIRST_ORDER, convention=convention, **TINY)
-        scorer, archs = SupernetScorer(config, config.proxies), (MIXED,)
+        config = SweepConfig(proxies=FIRST_ORDER, network=NB201Config(convention=convention, **TINY))
+        scorer, archs = CompileOnceScorer(config, config.proxies), (MIXED,)
     config = scorer.config
     for arch in archs:
         got = scorer(arch, [0, 1], batch)
@@ -187,8 +188,8 @@ def test_supernet_scores_equal_static(batch, convention, first_order_scorer):
 
 def test_supernet_grasp_equals_static(batch):
     """Reverse-over-reverse through the custom_vjp edges equals the static forward-over-reverse."""
-    config = SweepConfig(proxies=("grasp",), **TINY)
-    scorer = SupernetScorer(config, config.proxies)
+    config = SweepConfig(proxies=("grasp",), network=NB201Config(**TINY))
+    scorer = CompileOnceScorer(config, config.proxies)
     for arch in (MIXED, 123):
         got = scorer(arch, [0, 1], batch)["grasp"]
         want = score(config.build(arch), batch, ["grasp"], [0, 1], strategy="loop").scores
@@ -201,7 +202,7 @@ def test_compute_chunk_same_records_in_every_compile_mode(batch):
     tasks = make_tasks("nb201", [MIXED], [0, 1], names, "c" * 16, "b" * 16)
     by_mode = {}
     for mode in ("static", "supernet", "eager", "auto"):
-        config = SweepConfig(proxies=names, compile=mode, **TINY)
+        config = SweepConfig(proxies=names, compile=mode, network=NB201Config(**TINY))
         by_mode[mode] = {(r.proxy, r.seed): r.value for r in compute_chunk(tasks, batch, config)}
     static = by_mode.pop("static")
     for mode, got in by_mode.items():
@@ -232,11 +233,13 @@ _SHARDED = textwrap.dedent("""
     import zcjax.proxies
     from jax.sharding import Mesh
     from zcjax.data import default_batch
-    from zcjax.sweep.engine import SweepConfig, SupernetScorer
+    from zcjax.spaces.nb201 import NB201Config
+    from zcjax.sweep.engine import CompileOnceScorer, SweepConfig
     proxies = tuple(sys.argv[1].split(","))
     assert len(jax.devices()) == 4, jax.devices()
     batch = default_batch(8, seed=0)
-    scorer = SupernetScorer(SweepConfig(proxies=proxies, channels=4, cells_per_stage=1), proxies)
+    config = SweepConfig(proxies=proxies, network=NB201Config(channels=4, cells_per_stage=1))
+    scorer = CompileOnceScorer(config, proxies)
     archs = [%r, %r, 123]
     seeds = [0, 1]
     mesh = Mesh(np.array(jax.devices()), ("items",))
@@ -256,8 +259,8 @@ SHARDED_PROXIES = tuple(p for p in FIRST_ORDER if p != "fisher")
 def test_sharded_fisher_refused_on_cpu(batch):
     from jax.sharding import Mesh
 
-    config = SweepConfig(proxies=("fisher",), **TINY)
-    scorer = SupernetScorer(config, config.proxies)
+    config = SweepConfig(proxies=("fisher",), network=NB201Config(**TINY))
+    scorer = CompileOnceScorer(config, config.proxies)
     mesh = Mesh(np.array(jax.devices()[:1]), ("items",))
     with pytest.raises(NotImplementedError, match="fisher"):
         scorer.score_sharded([MIXED], [0], batch, mesh)
@@ -275,3 +278,35 @@ def test_four_device_sharded_equals_single_device():
     for name, (sharded, single) in result.items():
         assert np.shape(sharded) == (3, 2)
         np.testing.assert_allclose(sharded, single, **_tol(name), err_msg=name)
+
+
+def test_nb201_config_hash_is_the_one_stores_were_written_with():
+    # The key every NB201 score stored so far carries: the space plus the network's fields.
+    from zcjax.sweep.store import config_hash
+
+    old = config_hash({"space": "nb201", "channels": 16, "cells_per_stage": 5,
+                       "num_classes": 10, "convention": "zero_cost"})
+    assert SweepConfig(proxies=("grad_norm",)).hash() == old == "%s" % old
+    tiny = SweepConfig(proxies=(), network=NB201Config(**TINY)).hash()
+    assert tiny == config_hash({"space": "nb201", "channels": 4, "cells_per_stage": 1,
+                                "num_classes": 10, "convention": "zero_cost"})
+
+
+def test_config_rejects_bad_settings_when_made_not_when_used():
+    with pytest.raises(ValueError, match="convention"):
+        SweepConfig(proxies=("grad_norm",), network=NB201Config(convention="pytorch"))
+    with pytest.raises(ValueError, match="unknown search space"):
+        SweepConfig(proxies=("grad_norm",), space="nb999")
+    with pytest.raises(ValueError, match="takes no option"):
+        SweepConfig(proxies=("epsilon",), proxy_options={"epsilon": {"weight": (1, 2)}})
+
+
+def test_option_overrides_change_the_hash_and_reach_the_proxy(batch):
+    base = SweepConfig(proxies=("epsilon",), network=NB201Config(**TINY))
+    other = SweepConfig(proxies=("epsilon",), network=NB201Config(**TINY),
+                        proxy_options={"epsilon": {"weights": (1e-4, 10.0)}})
+    assert base.hash() != other.hash()
+    assert other.options()["epsilon"] == {"weights": (1e-4, 10.0)}
+    tasks = make_tasks("nb201", [MIXED], [0], ("epsilon",), "c" * 16, "b" * 16)
+    a, b = (compute_chunk(tasks, batch, c)[0].value for c in (base, other))
+    assert a != b

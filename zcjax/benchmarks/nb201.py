@@ -23,46 +23,22 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Union
 
 import numpy as np
 
+from zcjax.data import DATASETS, canonical_dataset  # re-exported: NAS-Bench-201's data sets
 from zcjax.spaces.base import Benchmark
 
 if TYPE_CHECKING:  # imported lazily below: the space package pulls in Flax.
     from zcjax.spaces.nb201.genotype import Genotype
 
-#: The data sets of NAS-Bench-201, in their canonical spelling.
-DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
-
 NUM_CELLS = 15625
 
-_ALIASES = {
-    "cifar10": "cifar10",
-    "cifar100": "cifar100",
-    "imagenet16120": "ImageNet16-120",
-}
+#: What identifies a cell: its official index, its cell string or a Genotype.
+Arch = Union["Genotype", str, int]
 
 _ACC_COLUMN = {
     "cifar10": "cifar10_test_acc",
     "cifar100": "cifar100_test_acc",
     "ImageNet16-120": "imagenet16_120_test_acc",
 }
-
-#: What identifies a cell: its official index, its cell string or a Genotype.
-Arch = Union["Genotype", str, int]
-
-
-def canonical_dataset(dataset: str) -> str:
-    """The canonical name of a NAS-Bench-201 data set.
-
-    Case, ``-`` and ``_`` are ignored: ``"CIFAR-10"``, ``"cifar10"``, ``"imagenet16-120"``,
-    ``"ImageNet16_120"`` are all accepted.
-
-    Raises:
-      ValueError: for anything else, listing the valid names.
-    """
-    if isinstance(dataset, str):
-        key = dataset.strip().lower().replace("-", "").replace("_", "")
-        if key in _ALIASES:
-            return _ALIASES[key]
-    raise ValueError(f"unknown NAS-Bench-201 data set {dataset!r}; expected one of {DATASETS}")
 
 
 def arch_index(arch: Arch) -> int:

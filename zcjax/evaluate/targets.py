@@ -42,6 +42,8 @@ from types import ModuleType
 import numpy as np
 
 __all__ = [
+    "GroundTruth",
+    "ground_truth",
     "CORRUPTION_GROUPS",
     "SEVERITIES",
     "TARGET_EXAMPLES",
@@ -299,3 +301,84 @@ def target(spec: str, dataset: str) -> np.ndarray:
         the dataset does not have (listing those it has).
     """
     return _load(parse_target(spec), dataset)
+
+
+# -- ground truth of any search space, by architecture ---------------------------------------
+
+#: The NB201 robustness dataset covers NAS-Bench-201 only.
+ROBUSTNESS_SPACE = "nb201"
+
+
+@dataclasses.dataclass(frozen=True)
+class GroundTruth:
+    """Ground-truth values aligned on a list of architectures.
+
+    Attributes:
+      values: float64, NaN where the benchmark has no value.
+      name: the target (a benchmark metric or a robustness spec).
+      dataset: the data set.
+      unit: ``"percent"``, ``"fraction"`` or ``""`` (as the benchmark gives it).
+      higher_is_better: orientation (False for errors, perplexities).
+    """
+
+    values: np.ndarray
+    name: str
+    dataset: str
+    unit: str
+    higher_is_better: bool
+
+    def oriented(self) -> np.ndarray:
+        """The values turned so that higher is better (what rank metrics compare with)."""
+        return self.values if self.higher_is_better else -self.values
+
+
+def ground_truth(spec: str | None, space, archs, dataset: str | None = None) -> GroundTruth:
+    """Ground truth of ``archs`` (architecture strings of ``space``).
+
+    Args:
+      spec: a metric of the space's benchmark (``test_accuracy`` for NB201, ``val_accuracy``
+        for NB101 / NB301, ...; ``None``: its first), or, on NAS-Bench-201 only, a robustness
+        spec of :func:`target` (``clean``, ``pgd@Linf:eps=1``, ``corruption:all``, ``hrs:...``).
+      space: a search space or its name.
+      archs: architecture strings (or genotypes) of the space.
+      dataset: the benchmark's data set (``None``: its first).
+
+    Raises:
+      ValueError: the space has no ground truth here, an unknown metric, data set or spec, or a
+        robustness spec on a space other than NAS-Bench-201 (the robustness dataset covers
+        NB201 only), naming the problem.
+    """
+    from zcjax import spaces
+
+    space = spaces.get(space) if isinstance(space, str) else space
+    bench = space.benchmark()
+    archs = list(archs)
+    if spec is None or (bench is not None and spec in bench.metrics):
+        if bench is None:
+            raise ValueError(f"{space.name} has no ground truth here (see WORKSPACE.md for the "
+                             "benchmark files zcjax reads from the workspace)")
+        metric, dataset = bench.check(spec, _dataset_name(bench, dataset))
+        unit = getattr(bench, "units", {}).get(metric, "percent" if "accuracy" in metric else "")
+        return GroundTruth(bench.lookup(archs, metric, dataset), metric, dataset, unit,
+                           bench.is_higher_better(metric))
+    parsed = parse_target(spec)
+    if space.name != ROBUSTNESS_SPACE:
+        raise ValueError(f"target {spec!r} comes from the NB201 robustness dataset (Jung et "
+                         f"al., ICLR 2023), which covers NAS-Bench-201 only, not {space.name}"
+                         + (f"; {space.name}'s ground truth: {', '.join(bench.metrics)}"
+                            if bench is not None else ""))
+    nb201 = _nb201()
+    dataset = nb201.canonical_dataset(dataset or "cifar10")
+    values = _load(parsed, dataset)[[nb201.arch_index(a) for a in archs]]
+    return GroundTruth(np.asarray(values, np.float64), spec, dataset, parsed.unit, True)
+
+
+def _dataset_name(bench, dataset: str | None) -> str | None:
+    """The benchmark's own spelling of a data set name (case, '-' and '_' ignored)."""
+    if dataset is None:
+        return None
+    key = dataset.lower().replace("-", "").replace("_", "")
+    for name in bench.datasets:
+        if name.lower().replace("-", "").replace("_", "") == key:
+            return name
+    return dataset

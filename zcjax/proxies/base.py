@@ -67,6 +67,8 @@ class ProxyInfo:
         ``weights``). Their defaults are the NAS-Bench-201 reference's.
       inputs: the input kinds (``zcjax.spaces.base.InputSpec.kind``) the proxy applies to;
         scoring a network of another kind is refused with an error naming the proxy.
+      min_batch: the smallest batch the proxy is defined on (2 for those that correlate or
+        split the samples of a batch).
     """
 
     name: str
@@ -82,6 +84,7 @@ class ProxyInfo:
     version: int = 1
     options: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ("images",)
+    min_batch: int = 1
 
     def evaluate(self, ctx: Context, options: Mapping[str, Any] | None = None) -> Array:
         """The proxy on a shared context, with keyword ``options`` (checked by name)."""

@@ -72,7 +72,7 @@ def epe_nas_score(jacobian: Array, labels: Array, num_classes: int, k: float = K
 
 
 @register("epe_nas", needs_labels=True, needs_gradients=True, data_free=False,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, batch_size=64, min_batch=2,
           paper="Lopes et al., EPE-NAS: Efficient Performance Estimation Without Training for "
                 "Neural Architecture Search, ICANN 2021",
           reference="automl/NASLib naslib/predictors/utils/pruners/measures/epe_nas.py")

@@ -82,7 +82,7 @@ def zico_from_gradients(stacked_grads) -> Array:
 
 
 @register("zico", needs_labels=True, needs_gradients=True, data_free=False,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, batch_size=64, min_batch=2,
           paper="Li et al., ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on "
                 "Gradients, ICLR 2023",
           reference="SLDGroup/ZiCo ZeroShotProxy/compute_zico.py")

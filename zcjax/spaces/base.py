@@ -94,6 +94,8 @@ class SearchSpace(abc.ABC):
     #: Proxies whose score is NaN on some of this space's networks by design, with the reason
     #: (e.g. the reference's float32 underflow); the contract test accepts NaN only for these.
     nan_proxies: ClassVar[Mapping[str, str]] = {}
+    #: The data sets :meth:`scoring_batch` reads (the first is the default).
+    datasets: ClassVar[tuple[str, ...]] = ("cifar10", "cifar100", "ImageNet16-120")
 
     # -- genotypes ------------------------------------------------------------------------
 
@@ -186,6 +188,38 @@ class SearchSpace(abc.ABC):
             return data.default_batch(size, seed=seed)
         return data.gaussian_batch(size, spec.shape, seed=seed, num_classes=config.num_classes)
 
+    def num_classes(self, dataset: str) -> int:
+        """The classifier outputs a network needs for ``dataset`` (its ``num_classes``)."""
+        from zcjax import data
+
+        return data.NUM_CLASSES[data.canonical_dataset(dataset)]
+
+    def scoring_batch(self, config: NetworkConfig, *, dataset: str = "cifar10",
+                      data_dir: str | None = None, split: str = "train", size: int = 64,
+                      seed: int = 0) -> Any:
+        """The batch proxies score on: the bundled CIFAR-10 images for ``cifar10`` without
+        ``data_dir``, else drawn from the user's copy of ``dataset`` under ``data_dir``
+        (CIFAR-10 / CIFAR-100 python pickles, NAS-Bench-201's ImageNet16-120), normalised as
+        the zero-cost references do. Spaces with other inputs override it.
+
+        Raises:
+          FileNotFoundError: naming the file expected under ``data_dir``.
+          ValueError: an unknown data set, a bad split, size or seed.
+        """
+        from zcjax import data
+
+        dataset = data.canonical_dataset(dataset)
+        if dataset == "cifar10" and data_dir is None:
+            return data.default_batch(size, split=split, seed=seed)
+        if data_dir is None:
+            raise FileNotFoundError(f"{dataset} is not bundled: give the folder that holds it")
+        if dataset == "ImageNet16-120":
+            images, labels = data.load_imagenet16(data_dir, 120, split=split)
+        else:
+            images, labels = data.load_cifar(data_dir, dataset, split=split)
+        mean, std = data.normalization(dataset)
+        return data.batch_from_arrays(images, labels, size, seed, mean, std)
+
     def scorer(self, config: NetworkConfig) -> "CompileOnceNetwork | None":
         """The space's compile-once network for ``config``, or ``None`` (see
         :class:`CompileOnceNetwork`)."""
@@ -233,12 +267,13 @@ class CompileOnceNetwork(abc.ABC):
         """Parameters equal, layer by layer, to the static network's for the same key."""
 
     @abc.abstractmethod
-    def variables_for(self, params: Any, arch: "Arch | str") -> Mapping[str, Any]:
-        """Variables that make the module compute ``arch``'s network."""
-
-    @abc.abstractmethod
     def arch_data(self, arch: "Arch | str") -> np.ndarray:
         """The architecture as the array the compiled program reads."""
+
+    @abc.abstractmethod
+    def variables_for(self, params: Any, data: Any) -> Mapping[str, Any]:
+        """Variables that make the module compute the architecture whose
+        :meth:`arch_data` is ``data`` (possibly traced)."""
 
 
 class Benchmark(abc.ABC):

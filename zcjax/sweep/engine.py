@@ -1,51 +1,56 @@
-"""The sweep engine: many architectures x seeds x proxies, resumable and shardable over hosts.
+"""The sweep engine: many architectures x seeds x proxies on any search space, resumable and
+shardable over hosts.
 
 ``sweep(archs, seeds, batch, config, store)`` scores every (architecture, seed) that the store
 lacks, chunk by chunk (see :mod:`zcjax.sweep.runner`), so a crash or Ctrl-C loses at most the
-chunk in flight and a rerun skips what is stored.
+chunk in flight and a rerun skips what is stored. The space (``SweepConfig.space``) is looked up
+in the registry (:mod:`zcjax.spaces`); the engine knows spaces only through the
+:class:`~zcjax.spaces.base.SearchSpace` protocol.
 
 Hosts: with ``process_index`` / ``process_count`` (by default ``jax.process_index()`` and
 ``jax.process_count()``, i.e. JAX's multi-process runtime after ``jax.distributed.initialize``),
 each process takes every ``process_count``-th architecture and writes its own store; merge them
 afterwards with :meth:`ResultStore.merge_from`.
 
-Compilation (``SweepConfig.compile``):
+Routes (``SweepConfig.compile``):
 
 - ``"static"`` builds one Flax module per architecture and compiles its proxy program (one
-  compilation per architecture: 4-14 s for gradient proxies at C=16 N=5, 1-5 min for grasp,
-  meco and croze; about a day over NAS-Bench-201). The reference the others are tested against.
+  compilation per architecture: 4-14 s for gradient proxies on NB201 at C=16 N=5, 1-5 min for
+  grasp, meco and croze; about a day over NAS-Bench-201). The reference the others are tested
+  against.
 - ``"eager"`` runs the same static modules op by op, without ``jit``: JAX compiles each primitive
-  once per shape, and every cell reuses those, so after the first cell nothing compiles. Measured
-  on 2 CPU cores (C=16 N=5, batch 64, a loaded machine): fisher 3.5-7 s, grasp 6-12 s, meco +
-  croze 24-28 s per cell, against minutes of compilation per cell for ``"static"``.
-- ``"supernet"`` compiles one program for every cell (:mod:`zcjax.spaces.nb201.supernet`, the
-  genotype as data) for the proxies it scores exactly
-  (:data:`~zcjax.spaces.nb201.supernet.EXACT_PROXIES`); other proxies go through ``"static"``.
-- ``"auto"`` (the default): the supernet for the proxies it scores exactly and fast
-  (:data:`~zcjax.spaces.nb201.supernet.PREFERRED_PROXIES`: all but grasp), ``"eager"`` for the
-  rest. No compilation per architecture.
+  once per shape, and every architecture reuses those, so after the first one nothing
+  compiles. Measured on 2 CPU cores (NB201, C=16 N=5, batch 64, a loaded machine): fisher
+  3.5-7 s, grasp 6-12 s, meco + croze 24-28 s per cell, against minutes of compilation per cell
+  for ``"static"``.
+- ``"supernet"``: the space's compile-once network (:meth:`SearchSpace.scorer`, e.g. NB201's
+  supernet with the genotype as data), one compiled program for every architecture, for the
+  proxies it scores exactly (:attr:`CompileOnceNetwork.exact_proxies`); the others go through
+  ``"static"``.
+- ``"auto"`` (the default): the compile-once network for the proxies it scores exactly and fast
+  (:attr:`CompileOnceNetwork.preferred_proxies`), ``"eager"`` for the rest; spaces without a
+  compile-once network run everything eagerly. No compilation per architecture.
 
-Numbers behind the choice: ``experiments/benchmark.py`` and the supernet module's docstring.
+Numbers behind the choice: ``experiments/benchmark.py`` and the NB201 supernet's docstring.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from zcjax import proxies as proxies_lib
+from zcjax import spaces
 from zcjax.scoring import proxy_suite, score, seed_keys
-from zcjax.spaces import nb201
-from zcjax.spaces.nb201 import supernet as supernet_lib
+from zcjax.spaces.base import CompileOnceNetwork, NetworkConfig, SearchSpace
 from zcjax.sweep.runner import SweepSummary, Task, make_tasks, run_resumable
 from zcjax.sweep.store import Record, ResultStore, array_hash, config_hash
 
-SPACES = ("nb201",)
 COMPILE = ("auto", "static", "supernet", "eager")
 
 
@@ -54,53 +59,74 @@ class SweepConfig:
     """What determines a score besides the architecture, the seed and the batch.
 
     Attributes:
-      proxies: proxy names.
-      space: search space (``"nb201"``).
-      channels, cells_per_stage, num_classes, convention: the network (see
-        :func:`zcjax.spaces.nb201.build`).
+      proxies: proxy names (aliases are resolved).
+      space: the search space's registry name (:func:`zcjax.spaces.names`).
+      network: the space's network configuration (``None``: the benchmark's network,
+        ``space.config()``).
       strategy: how the seeds of one architecture run (see :func:`zcjax.score`); it does not
         change the scores, so it is not part of :meth:`hash`.
-      compile: ``"static"`` (one program per architecture), ``"eager"`` (no program),
-        ``"supernet"`` (one program for all, static for the rest) or ``"auto"`` (supernet where
-        it is faster, eager for the rest); see the module doc. Scores agree to float rounding (tested), so it is not
-        part of :meth:`hash` either.
+      compile: the route (module doc): scores agree to float rounding between routes (tested),
+        so it is not part of :meth:`hash` either.
+      proxy_options: per proxy, options that override the space's reference constants
+        (``space.proxy_options``); part of :meth:`hash` when given.
     """
 
     proxies: tuple[str, ...]
     space: str = "nb201"
-    channels: int = 16
-    cells_per_stage: int = 5
-    num_classes: int = 10
-    convention: str = "zero_cost"
+    network: NetworkConfig | None = None
     strategy: str = "auto"
     compile: str = "auto"
+    proxy_options: Mapping[str, Mapping[str, Any]] | None = None
 
     def __post_init__(self):
+        space = spaces.get(self.space)
         object.__setattr__(self, "proxies", tuple(proxies_lib.get(p).name for p in self.proxies))
-        if self.space not in SPACES:
-            raise ValueError(f"unknown space {self.space!r}; expected one of {SPACES}")
+        network = space.config() if self.network is None else space.check_config(self.network)
+        object.__setattr__(self, "network", network)
         if self.compile not in COMPILE:
             raise ValueError(f"unknown compile {self.compile!r}; expected one of {COMPILE}")
+        kind = space.input_spec(network).kind
+        for name in self.proxies:
+            if name in space.unsupported_proxies:
+                raise ValueError(f"proxy {name!r} does not apply to {space.name}: "
+                                 f"{space.unsupported_proxies[name]}")
+            proxies_lib.get(name).check_input(kind)
+        for name, options in (self.proxy_options or {}).items():
+            unknown = sorted(set(options) - set(proxies_lib.get(name).options))
+            if unknown:
+                raise ValueError(f"proxy {name!r} takes no option(s) {unknown}")
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return spaces.get(self.space)
+
+    def options(self) -> dict[str, dict[str, Any]]:
+        """Per-proxy options: the space's reference constants, overridden by ``proxy_options``."""
+        merged = {k: dict(v) for k, v in self.search_space.proxy_options.items()}
+        for name, options in (self.proxy_options or {}).items():
+            merged.setdefault(proxies_lib.get(name).name, {}).update(options)
+        return merged
 
     def hash(self) -> str:
-        """Identifies the network setup in the store (proxies and strategy excluded)."""
-        fields = dataclasses.asdict(self)
-        fields.pop("proxies")
-        fields.pop("strategy")
-        fields.pop("compile")
+        """Identifies the network setup in the store (space, network, option overrides)."""
+        fields = {"space": self.space, **self.network.fields()}
+        if self.proxy_options:
+            fields["proxy_options"] = {proxies_lib.get(k).name: dict(v)
+                                       for k, v in sorted(self.proxy_options.items())}
         return config_hash(fields)
 
-    def build(self, arch: str):
-        return nb201.build(arch, channels=self.channels, cells_per_stage=self.cells_per_stage,
-                           num_classes=self.num_classes, convention=self.convention)
+    def build(self, arch: Any):
+        return self.search_space.build(arch, self.network)
 
     def split_proxies(self, names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(proxies run by the supernet, proxies run by static modules) under ``compile``."""
+        """(proxies run by the compile-once network, proxies run by static modules)."""
         if self.compile in ("static", "eager"):
             return (), tuple(names)
-        on_supernet = (supernet_lib.EXACT_PROXIES if self.compile == "supernet"
-                       else supernet_lib.PREFERRED_PROXIES)
-        fast = tuple(n for n in names if n in on_supernet)
+        scorer = compile_once(self)
+        if scorer is None:
+            return (), tuple(names)
+        on_it = scorer.exact_proxies if self.compile == "supernet" else scorer.preferred_proxies
+        fast = tuple(n for n in names if n in on_it)
         return fast, tuple(n for n in names if n not in fast)
 
     @property
@@ -109,50 +135,63 @@ class SweepConfig:
         return self.compile in ("static", "supernet")
 
 
-class SupernetScorer:
-    """Scores any NB201 cell with one compiled program per (proxy set, batch shape, backend).
+_COMPILE_ONCE: dict = {}
+
+
+def compile_once(config: SweepConfig) -> CompileOnceNetwork | None:
+    """The space's compile-once network for the config's network (cached), or ``None``."""
+    key = (config.space, config.network)
+    if key not in _COMPILE_ONCE:
+        _COMPILE_ONCE[key] = config.search_space.scorer(config.network)
+    return _COMPILE_ONCE[key]
+
+
+class CompileOnceScorer:
+    """Scores any architecture of a space with one compiled program per (proxy set, batch
+    shape, backend), on the space's :class:`~zcjax.spaces.base.CompileOnceNetwork`.
 
     Each (architecture, seed) is one call of the compiled program (a Python loop keeps the
     network in XLA's entry computation, where XLA:CPU canonicalises convolutions; ``lax.map``
-    would put it in a while body). Parameters are initialised once per seed for all cells.
+    would put it in a while body). Parameters are initialised once per seed for all
+    architectures.
     """
 
     def __init__(self, config: SweepConfig, proxies: Sequence[str]):
         self.config = config
         self.names = tuple(proxies)
-        self.net = supernet_lib.build_supernet(
-            channels=config.channels, cells_per_stage=config.cells_per_stage,
-            num_classes=config.num_classes, convention=config.convention)
-        suite = proxy_suite(self.names)
+        self.network = compile_once(config)
+        if self.network is None:
+            raise ValueError(f"search space {config.space!r} has no compile-once network")
+        module = self.network.module()
+        suite = proxy_suite(self.names, config.options())
 
-        def one(params, ops, batch, key):
-            return suite(self.net.apply, supernet_lib.variables_for(params, ops), batch, key)
+        def one(params, arch_data, batch, key):
+            return suite(module.apply, self.network.variables_for(params, arch_data), batch, key)
 
         self.one = one
         self.run = jax.jit(one)
         self._params: dict = {}
 
-    def params(self, seed: int, image_shape) -> dict:
-        key = (int(seed), tuple(image_shape))
+    def params(self, seed: int, input_shape) -> Any:
+        key = (int(seed), tuple(input_shape))
         if key not in self._params:
-            self._params[key] = supernet_lib.init_params(
-                self.net, seed_keys(seed)[0], tuple(image_shape))
+            self._params[key] = self.network.init_params(seed_keys(seed)[0], tuple(input_shape))
         return self._params[key]
 
     def __call__(self, arch: Any, seeds: Sequence[int], batch: Any) -> dict[str, np.ndarray]:
         """proxy -> (len(seeds),) float64 scores of one architecture."""
-        ops = jnp.asarray(supernet_lib.genotype_array(arch))
-        shape = batch.images.shape[1:]
-        outs = [self.run(self.params(s, shape), ops, batch, seed_keys(s)[1]) for s in seeds]
+        data = jnp.asarray(self.network.arch_data(arch))
+        shape = batch.inputs.shape[1:]
+        outs = [self.run(self.params(s, shape), data, batch, seed_keys(s)[1]) for s in seeds]
         return {n: np.array([float(o[n]) for o in outs]) for n in self.names}
 
     def score_sharded(self, archs: Sequence[Any], seeds: Sequence[int], batch: Any,
                       mesh: jax.sharding.Mesh, axis: str = "items") -> dict[str, np.ndarray]:
         """proxy -> (len(archs), len(seeds)) with the (arch, seed) items split over ``mesh``.
 
-        Each device runs ``lax.map`` over its share (the switch index stays unbatched, so only
-        the chosen operations run). Meant for accelerators; on XLA:CPU the while body of
-        ``lax.map`` misses the convolution canonicalisation of the stem and reductions.
+        Each device runs ``lax.map`` over its share (the architecture stays unbatched, so a
+        switch runs only the chosen operations). Meant for accelerators; on XLA:CPU the while
+        body of ``lax.map`` misses the convolution canonicalisation of the stem and reductions.
         """
         from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -161,19 +200,20 @@ class SupernetScorer:
             # (segmentation fault) at run time; every other supernet proxy runs and is tested.
             raise NotImplementedError(
                 "fisher under score_sharded crashes XLA:CPU (segfault, jax 0.10.2); score it "
-                "with the per-cell loop (SupernetScorer.__call__ / sweep) on CPU")
-        shape = batch.images.shape[1:]
+                "with the per-architecture loop (CompileOnceScorer.__call__ / sweep) on CPU")
+        shape = batch.inputs.shape[1:]
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
                                          *[self.params(s, shape) for s in seeds])
         items = [(a, j) for a in range(len(archs)) for j in range(len(seeds))]
         n_dev = mesh.shape[axis]
         pad = -len(items) % n_dev
         items += [items[-1]] * pad
-        ops = np.stack([supernet_lib.genotype_array(archs[a]) for a, _ in items])
+        data = np.stack([self.network.arch_data(archs[a]) for a, _ in items])
         seed_idx = np.array([j for _, j in items], np.int32)
-        keys = np.stack([np.asarray(jax.random.key_data(seed_keys(seeds[j])[1])) for _, j in items])
+        keys = np.stack([np.asarray(jax.random.key_data(seed_keys(seeds[j])[1]))
+                         for _, j in items])
 
-        def local(params, ops, seed_idx, keys, batch):
+        def local(params, data, seed_idx, keys, batch):
             # The batch is replicated (unvarying over the mesh axis). Differentiating with
             # respect to an unvarying value inside shard_map sums its cotangent over the axis,
             # so input gradients (jacob_cov, epe_nas) came out as sums over every device's
@@ -181,15 +221,16 @@ class SupernetScorer:
             batch = jax.tree.map(lambda x: jax.lax.pcast(x, axis, to="varying"), batch)
 
             def body(item):
-                o, j, k = item
+                d, j, k = item
                 p = jax.tree_util.tree_map(lambda a: a[j], params)
-                return self.one(p, o, batch, jax.random.wrap_key_data(k))
-            return jax.lax.map(body, (ops, seed_idx, keys))
+                return self.one(p, d, batch, jax.random.wrap_key_data(k))
+            return jax.lax.map(body, (data, seed_idx, keys))
 
-        fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(axis), P(axis), P(axis), P()),
+        fn = jax.jit(jax.shard_map(local, mesh=mesh,
+                                   in_specs=(P(), P(axis), P(axis), P(axis), P()),
                                    out_specs=P(axis)))
         put = lambda x: jax.device_put(x, NamedSharding(mesh, P(axis)))  # noqa: E731
-        out = fn(stacked, put(ops), put(seed_idx), put(keys), batch)
+        out = fn(stacked, put(data), put(seed_idx), put(keys), batch)
         n = len(items) - pad
         return {name: np.asarray(out[name])[:n].astype(np.float64).reshape(len(archs), len(seeds))
                 for name in self.names}
@@ -198,20 +239,16 @@ class SupernetScorer:
 _SCORERS: dict = {}
 
 
-def supernet_scorer(config: SweepConfig, proxies: Sequence[str]) -> SupernetScorer:
+def compile_once_scorer(config: SweepConfig, proxies: Sequence[str]) -> CompileOnceScorer:
     """The cached scorer of a config and proxy set (its compiled program is reused)."""
-    key = (config.hash(), tuple(proxies))
+    key = (config.space, config.network, config.hash(), tuple(proxies))
     if key not in _SCORERS:
-        _SCORERS[key] = SupernetScorer(config, proxies)
+        _SCORERS[key] = CompileOnceScorer(config, proxies)
     return _SCORERS[key]
 
 
 def batch_hash(batch: Any) -> str:
-    return array_hash(np.asarray(batch.images)) + array_hash(np.asarray(batch.labels))[:8]
-
-
-def canonical_arch(arch: Any) -> str:
-    return nb201.as_genotype(arch).to_string()
+    return array_hash(np.asarray(batch.inputs)) + array_hash(np.asarray(batch.labels))[:8]
 
 
 def shard(items: Sequence, process_index: int, process_count: int) -> list:
@@ -226,6 +263,7 @@ def compute_chunk(tasks: list[Task], batch: Any, config: SweepConfig) -> list[Re
     by_arch: dict[tuple[str, tuple[str, ...]], list[Task]] = {}
     for task in tasks:
         by_arch.setdefault((task.arch, task.proxies), []).append(task)
+    spec = config.search_space.input_spec(config.network)
     records = []
     for (arch, names), group in by_arch.items():
         start = time.perf_counter()
@@ -233,10 +271,11 @@ def compute_chunk(tasks: list[Task], batch: Any, config: SweepConfig) -> list[Re
         fast, slow = config.split_proxies(names)
         scores: dict[str, np.ndarray] = {}
         if fast:
-            scores.update(supernet_scorer(config, fast)(arch, seeds, batch))
+            scores.update(compile_once_scorer(config, fast)(arch, seeds, batch))
         if slow:
-            scores.update(score(config.build(arch), batch, slow, seeds,
-                                strategy=config.strategy, jit=config.jit_static).scores)
+            scores.update(score(config.build(arch), batch, slow, seeds, strategy=config.strategy,
+                                jit=config.jit_static, options=config.options(),
+                                input_spec=spec).scores)
         seconds = (time.perf_counter() - start) / (len(group) * len(names))
         for i, task in enumerate(group):
             for name in names:
@@ -261,17 +300,25 @@ def sweep(
     """Scores ``archs x seeds`` with ``config.proxies`` into ``store``, skipping what it has.
 
     Args:
-      archs: architectures (Genotypes, strings or indices); duplicates are scored once.
+      archs: architectures of ``config.space`` (genotypes or strings; NB201 also takes
+        indices); duplicates are scored once.
       seeds: initialisation seeds.
-      batch: the data batch (``zcjax.data.Batch``); its hash is part of every key.
-      config: the network and proxies.
+      batch: the data batch (``zcjax.data.Batch``); its hash is part of every key; it is
+        checked against the network once, before anything runs.
+      config: the space, network and proxies.
       store: the result store (one file per process when sharding over hosts).
       chunk_size: tasks per write; defaults to the seeds of 4 architectures.
       process_index, process_count: this process's share (defaults: JAX's runtime).
     """
+    from zcjax import data
+
+    space = config.search_space
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
-    unique = list(dict.fromkeys(canonical_arch(a) for a in archs))
+    data.check_batch(batch, input_spec=space.input_spec(config.network),
+                     num_classes=config.network.num_classes,
+                     min_size=max(proxies_lib.get(p).min_batch for p in config.proxies))
+    unique = list(dict.fromkeys(space.key(a) for a in archs))
     mine = shard(unique, process_index, process_count)
     tasks = make_tasks(config.space, mine, seeds, config.proxies, config.hash(),
                        batch_hash(batch))

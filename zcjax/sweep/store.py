@@ -1018,7 +1018,44 @@ class ResultStore:
                     total_ins += ins
                     total_dup += dup
                     total_tol += tol
+        for src_path in sources:  # their setting notes too (schema-1 stores have none)
+            try:
+                with ResultStore(src_path, readonly=True) as src:
+                    notes = src.setting_notes()
+            except StoreError:
+                notes = {}
+            for (kind, key), fields in notes.items():
+                self.note_setting(kind, key, fields)
         return MergeResult(total_ins, total_dup, total_tol)
+
+    # ------------------------------------------------------------ setting notes
+    def note_setting(self, kind: str, key: str, fields: Mapping[str, Any]) -> None:
+        """Records what a stored hash stands for (``kind``: ``"config"`` or ``"batch"``).
+
+        The scores are keyed by hashes; a note keeps the settings behind them (the space and
+        network fields of a config hash, the data set, split, size and seed of a batch hash),
+        so that an analysis can list what a store holds without guessing. The first note of a
+        hash wins; notes are descriptions only (no score depends on them).
+        """
+        if kind not in ("config", "batch"):
+            raise ValueError(f"kind must be 'config' or 'batch', got {cap(repr(kind))}")
+        text = json.dumps(dict(fields), sort_keys=True, default=_json_default)
+        with self._guard("record a setting"), self._transaction():
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                               (f"note:{kind}:{key}", text))
+
+    def setting_notes(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """``{(kind, hash): fields}`` of every :meth:`note_setting` in the store."""
+        rows = self._conn.execute(
+            "SELECT key, value FROM meta WHERE key LIKE 'note:%'").fetchall()
+        out = {}
+        for key, value in rows:
+            _, kind, hash_ = key.split(":", 2)
+            try:
+                out[(kind, hash_)] = json.loads(value)
+            except ValueError:  # a damaged note: descriptions only, never fatal
+                out[(kind, hash_)] = {"note": "unreadable"}
+        return out
 
     def spill(self, records: Iterable[Record]) -> str:
         """Writes records to a side file next to the store (see :mod:`zcjax.sweep.spill`).

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Any, Mapping
 
 import flax.linen as nn
-import jax.numpy as jnp
 import numpy as np
 
 from zcjax import validation
@@ -50,8 +49,8 @@ class NB201Scorer(base.CompileOnceNetwork):
     def init_params(self, key, input_shape: tuple[int, ...]) -> Any:
         return supernet.init_params(self._module, key, tuple(input_shape))
 
-    def variables_for(self, params: Any, arch: Any) -> Mapping[str, Any]:
-        return supernet.variables_for(params, jnp.asarray(self.arch_data(arch)))
+    def variables_for(self, params: Any, data: Any) -> Mapping[str, Any]:
+        return supernet.variables_for(params, data)
 
     def arch_data(self, arch: Any) -> np.ndarray:
         return supernet.genotype_array(arch)
