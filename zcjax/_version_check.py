@@ -1,14 +1,14 @@
 """The oldest JAX and Flax zcjax works with, checked when zcjax is imported.
 
-A pip install into an environment that already has an older JAX (a Colab runtime, a cluster
-module) can leave it in place; the code would then fail much later, with an AttributeError deep
-in a sweep (``jax.lax.pcast``, ``jax.enable_x64``, ...). This check turns that into one
-ImportError that names the fix. It runs before zcjax imports JAX or Flax, and reads the
-installed versions from the package metadata, so an old Flax that cannot even be imported with
-this JAX is reported the same way.
+With a JAX older than the floor (a cluster module that pip cannot replace, an install with
+``--no-deps``, a Colab runtime not restarted after an upgrade) the code would fail much later,
+with an AttributeError deep in a sweep (``jax.lax.pcast``, ``jax.enable_x64``, ...). This
+check turns that into one ImportError that names the fix. It runs before zcjax imports JAX or
+Flax, and reads the installed versions from the package metadata, so an old Flax that cannot
+even be imported with this JAX is reported the same way.
 
-``MINIMUM`` must equal the floors in ``pyproject.toml`` (``tests/test_versions.py`` checks it).
-What sets each floor, found by installing older releases and running the tests
+``MINIMUM`` must equal the floors in ``pyproject.toml`` (``tests/test_dependencies.py`` checks
+it). What sets each floor, found by installing older releases and running the tests
 (``tools/check_floors.py`` installs exactly these floors and runs a fast subset):
 
 * jax 0.8.2: ``jax.lax.pcast`` (``zcjax/sweep/engine.py``, ``score_sharded``) first appears in
@@ -40,7 +40,7 @@ def parse(version: str) -> tuple[int, ...] | None:
 
 
 def at_least(found: str, floor: str) -> bool:
-    """``found >= floor`` on the numeric parts; True if ``found`` cannot be parsed (no false alarm)."""
+    """``found >= floor`` on the numeric parts; True if either cannot be parsed (no false alarm)."""
     have, need = parse(found), parse(floor)
     if have is None or need is None:
         return True
