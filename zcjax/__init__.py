@@ -4,7 +4,13 @@
 ``zcjax.sweep`` scores many; ``zcjax.proxies`` holds the proxies themselves.
 """
 
-from zcjax.scoring import ScoreResult, score
+# First, before anything imports JAX or Flax: a clear ImportError if either is older than
+# zcjax's floor, instead of an AttributeError deep in a sweep.
+from zcjax import _version_check
+
+_version_check.check()
+
+from zcjax.scoring import ScoreResult, score  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["ScoreResult", "score"]

@@ -271,8 +271,10 @@ def test_jacob_cov_permutation_invariant_and_duplicates_collapse(suite, tiny_var
     permuted = _batch(np.asarray(tiny_batch.images)[perm], np.asarray(tiny_batch.labels)[perm])
     out = suite(tiny_variables, permuted, KEY)
     np.testing.assert_allclose(float(out["jacob_cov"]), scores["jacob_cov"], rtol=1e-4)
-    # epe_nas: the same classes with the same members, in another order.
-    np.testing.assert_allclose(float(out["epe_nas"]), scores["epe_nas"], rtol=1e-4)
+    # epe_nas: the same classes with the same members, in another order. Equal up to float32
+    # rounding of the correlations, which log(|c| + 1e-5) amplifies where |c| is small: the
+    # XLA of jax 0.8.2 to 0.10.0 gives a relative difference of 1.1e-4 here, 0.10.2 less.
+    np.testing.assert_allclose(float(out["epe_nas"]), scores["epe_nas"], rtol=2e-4)
 
     images = np.asarray(tiny_batch.images).copy()
     images[1] = images[0]
