@@ -140,6 +140,8 @@ class Conv(nn.Module):
     """A 2-D convolution (NHWC) with PyTorch's symmetric padding and default init.
 
     ``hooks``: forward hooks of the reference model that see the output (see module doc).
+    ``kernel_init`` / ``bias_init``: initialisers replacing PyTorch's defaults, for spaces whose
+    reference model initialises its own weights (``None``: PyTorch's default).
     """
 
     features: int
@@ -148,6 +150,8 @@ class Conv(nn.Module):
     padding: int = 0
     use_bias: bool = False
     hooks: int = 1
+    kernel_init: Callable | None = None
+    bias_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -158,8 +162,8 @@ class Conv(nn.Module):
             strides=(self.stride, self.stride),
             padding=((self.padding, self.padding), (self.padding, self.padding)),
             use_bias=self.use_bias,
-            kernel_init=torch_kernel_init,
-            bias_init=torch_bias_init(fan_in),
+            kernel_init=self.kernel_init or torch_kernel_init,
+            bias_init=self.bias_init or torch_bias_init(fan_in),
             name="conv",
         )(x)
         y = self.perturb(contract.CONV_OUT, y)
@@ -169,14 +173,18 @@ class Conv(nn.Module):
 
 
 class Dense(nn.Module):
-    """A linear layer with PyTorch's default init."""
+    """A linear layer with PyTorch's default init (or the given initialisers, as in
+    :class:`Conv`)."""
 
     features: int
+    kernel_init: Callable | None = None
+    bias_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        return nn.Dense(self.features, kernel_init=torch_kernel_init,
-                        bias_init=torch_bias_init(x.shape[-1]), name="dense")(x)
+        return nn.Dense(self.features, kernel_init=self.kernel_init or torch_kernel_init,
+                        bias_init=self.bias_init or torch_bias_init(x.shape[-1]),
+                        name="dense")(x)
 
 
 class BatchNorm(nn.Module):
