@@ -141,7 +141,9 @@ class Conv(nn.Module):
 
     ``groups`` splits the input channels as PyTorch's ``groups`` (``groups == in_channels``:
     depthwise); ``dilation`` spaces the kernel taps. ``hooks``: forward hooks of the reference
-    model that see the output (see module doc).
+    model that see the output (see module doc). ``kernel_init`` / ``bias_init``: initialisers
+    replacing PyTorch's defaults, for spaces whose reference model initialises its own weights
+    (``None``: PyTorch's default).
     """
 
     features: int
@@ -152,6 +154,8 @@ class Conv(nn.Module):
     hooks: int = 1
     groups: int = 1
     dilation: int = 1
+    kernel_init: Callable | None = None
+    bias_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -167,8 +171,8 @@ class Conv(nn.Module):
             kernel_dilation=(self.dilation, self.dilation),
             feature_group_count=self.groups,
             use_bias=self.use_bias,
-            kernel_init=torch_kernel_init,
-            bias_init=torch_bias_init(fan_in),
+            kernel_init=self.kernel_init or torch_kernel_init,
+            bias_init=self.bias_init or torch_bias_init(fan_in),
             name="conv",
         )(x)
         y = self.perturb(contract.CONV_OUT, y)
@@ -178,14 +182,18 @@ class Conv(nn.Module):
 
 
 class Dense(nn.Module):
-    """A linear layer with PyTorch's default init."""
+    """A linear layer with PyTorch's default init (or the given initialisers, as in
+    :class:`Conv`)."""
 
     features: int
+    kernel_init: Callable | None = None
+    bias_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        return nn.Dense(self.features, kernel_init=torch_kernel_init,
-                        bias_init=torch_bias_init(x.shape[-1]), name="dense")(x)
+        return nn.Dense(self.features, kernel_init=self.kernel_init or torch_kernel_init,
+                        bias_init=self.bias_init or torch_bias_init(x.shape[-1]),
+                        name="dense")(x)
 
 
 class BatchNorm(nn.Module):
