@@ -29,7 +29,9 @@ Initialisation
 --------------
 Weights are drawn as PyTorch draws them by default (what the references use): a kernel with
 fan-in ``n`` is uniform on ``[-1/sqrt(n), 1/sqrt(n)]`` (Kaiming-uniform with ``a = sqrt(5)``), a
-bias likewise; batch-norm scales start at 1 and shifts at 0.
+bias likewise; batch-norm scales start at 1 and shifts at 0. A space whose reference model
+re-initialises its weights (pycls's ResNet-style init for the NDS spaces) passes its own
+``kernel_init`` / ``bias_init`` to :class:`Conv` and :class:`Dense`.
 
 Intermediates
 -------------
@@ -141,7 +143,8 @@ class Conv(nn.Module):
 
     ``groups`` splits the input channels as PyTorch's ``groups`` (``groups == in_channels``:
     depthwise); ``dilation`` spaces the kernel taps. ``hooks``: forward hooks of the reference
-    model that see the output (see module doc).
+    model that see the output (see module doc). ``kernel_init`` / ``bias_init``: Flax
+    initialisers replacing PyTorch's defaults (``None``: the default).
     """
 
     features: int
@@ -152,6 +155,8 @@ class Conv(nn.Module):
     hooks: int = 1
     groups: int = 1
     dilation: int = 1
+    kernel_init: Callable | None = None
+    bias_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -167,8 +172,8 @@ class Conv(nn.Module):
             kernel_dilation=(self.dilation, self.dilation),
             feature_group_count=self.groups,
             use_bias=self.use_bias,
-            kernel_init=torch_kernel_init,
-            bias_init=torch_bias_init(fan_in),
+            kernel_init=self.kernel_init or torch_kernel_init,
+            bias_init=self.bias_init or torch_bias_init(fan_in),
             name="conv",
         )(x)
         y = self.perturb(contract.CONV_OUT, y)
@@ -178,14 +183,17 @@ class Conv(nn.Module):
 
 
 class Dense(nn.Module):
-    """A linear layer with PyTorch's default init."""
+    """A linear layer with PyTorch's default init (or the given Flax initialisers)."""
 
     features: int
+    kernel_init: Callable | None = None
+    bias_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        return nn.Dense(self.features, kernel_init=torch_kernel_init,
-                        bias_init=torch_bias_init(x.shape[-1]), name="dense")(x)
+        return nn.Dense(self.features, kernel_init=self.kernel_init or torch_kernel_init,
+                        bias_init=self.bias_init or torch_bias_init(x.shape[-1]),
+                        name="dense")(x)
 
 
 class BatchNorm(nn.Module):
