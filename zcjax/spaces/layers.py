@@ -29,7 +29,9 @@ Initialisation
 --------------
 Weights are drawn as PyTorch draws them by default (what the references use): a kernel with
 fan-in ``n`` is uniform on ``[-1/sqrt(n), 1/sqrt(n)]`` (Kaiming-uniform with ``a = sqrt(5)``), a
-bias likewise; batch-norm scales start at 1 and shifts at 0.
+bias likewise; batch-norm scales start at 1 and shifts at 0. A space whose reference model
+re-initialises its weights (pycls's ResNet-style init for the NDS spaces) passes its own
+``kernel_init`` / ``bias_init`` to :class:`Conv` and :class:`Dense`.
 
 Intermediates
 -------------
