@@ -295,6 +295,10 @@ def _loss_grads(apply_fn, bn, others, params, images, labels):
 def croze_from_context(ctx: Context, config: CrozeConfig = REFERENCE, **overrides) -> Array:
     """CRoZe of the context's network on its batch under ``config`` (see the module doc)."""
     cfg = dataclasses.replace(config, **overrides) if overrides else config
+    if cfg.features == "layer" and contract.has_architecture_data(ctx.variables):
+        raise ValueError("croze with per-layer features reads every convolution's output, "
+                         "which a supernet's cell edges do not show; score it on the "
+                         "architecture's static network")
     if cfg.double:
         # The reference's net.double(): float64 inside, whatever JAX's global x64 setting.
         with jax.enable_x64(True):
