@@ -29,9 +29,8 @@ from absl import app, flags
 from experiments import common
 from experiments import score as score_script
 
-for _name in common.define("space", "data", "proxies", "seeds", "compile", "archs"):
+for _name in common.define("space", "data", "proxies", "seeds", "compile", "archs", "json_out"):
     flags.declare_key_flag(_name)
-flags.DEFINE_string("json_out", None, "Write the measurements here (JSON).")
 
 FLAGS = flags.FLAGS
 
