@@ -38,7 +38,7 @@ from zcjax.spaces.nb201 import NB201Config
 from zcjax.spaces.nb201 import supernet as sn
 from zcjax.sweep.engine import SweepConfig, compile_once_scorer
 
-for _name in common.define("proxies", "space", "data"):
+for _name in common.define("proxies", "space", "data", "json_out"):
     flags.declare_key_flag(_name)
 
 LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -53,7 +53,6 @@ flags.DEFINE_list("cells", [], "NB201 indices to time (default: the all-3x3 cell
 flags.DEFINE_integer("repeats", 3, "timed calls per (strategy, arch, proxy set)")
 flags.DEFINE_integer("seed", 0, "initialisation seed")
 flags.DEFINE_bool("singles", True, "also time each proxy alone (one more compile each)")
-flags.DEFINE_string("json_out", "", "where to write the results")
 
 
 def _timed(fn, *args):

@@ -156,6 +156,10 @@ def _define_archs():
     flags.DEFINE_integer("sample_seed", 0, "Seed of the sample forms of --archs.")
 
 
+def _define_json_out():
+    flags.DEFINE_string("json_out", None, "Write the measurements here (JSON).")
+
+
 GROUPS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
     "workspace": (_define_workspace, ("workspace", "store")),
     "space": (_define_space, ("space", "network")),
@@ -170,6 +174,7 @@ GROUPS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
     "robust": (_define_robust, ("robust_target",)),
     "compile": (_define_compile, ("compile", "compilation_cache")),
     "archs": (_define_archs, ("archs", "sample_seed")),
+    "json_out": (_define_json_out, ("json_out",)),
 }
 
 

@@ -17,7 +17,8 @@ Calling a network
 - ``use_bn=False`` gives the network that the references' ``get_prunable_copy(bn=False)``
   builds for SynFlow: batch norm removed where the reference removes it (each space documents
   where; NAS-Bench-201 keeps the reduction blocks' batch norm, as its reference does).
-- ``mutable=[INTERMEDIATES]`` also returns what the layers sowed (below);
+- ``mutable=[INTERMEDIATES]`` also returns what the layers sowed (below); a proxy that reads
+  the ``hooked`` sites asks with ``mutable=[INTERMEDIATES, HOOKS]`` (see :data:`HOOKS`);
   ``mutable=[PERTURBATIONS]`` / a ``PERTURBATIONS`` collection of zeros lets a proxy
   differentiate with respect to perturbed outputs (:data:`CONV_OUT`, :data:`FISHER_GATE`).
 
@@ -98,6 +99,11 @@ ARCHITECTURE = "genotype"
 #: A tree like ``params`` of 0/1 scalars: 0 for parameters of layers the current architecture
 #: lacks (set by supernets; a proxy that redraws weights gives them no draws).
 PRESENCE = "presence"
+#: A request, not a store: a proxy that reads the ``hooked`` sites also makes this collection
+#: mutable. Static networks sow their hooked sites anyway (at no cost); a network that has to
+#: compute extra values to show them (a supernet, whose edges run inside ``lax.switch``) shows
+#: them only when asked.
+HOOKS = "hooks"
 
 # -- intermediate tags -----------------------------------------------------------------------
 

@@ -358,3 +358,13 @@ def test_benchmark_engine_strategy_times_every_cell(tmp_path):
 def test_benchmark_reference_says_what_is_missing(tmp_path):
     with pytest.raises(SystemExit, match="PyTorch|zero-cost-nas checkout"):
         benchmark_reference.load_reference(str(tmp_path))
+
+
+def test_throughput_times_the_first_architecture_apart(capsys):
+    from experiments import throughput
+
+    run_main(throughput, [*TINY, "--archs=indices:10867,15133,4384", "--proxies=grad_norm",
+                          "--nocompilation_cache"])
+    out = capsys.readouterr().out
+    assert "3 architectures x 1 seeds x 1 proxies" in out
+    assert "architectures/s" in out and "the whole pool (15,625 architectures)" in out

@@ -34,6 +34,15 @@ REPINNED = {
     "meco_opt": ("contract: networks show their hooked feature maps",
                  "its random channel draws follow the order of the maps, which changed as for "
                  "meco: another draw of the same estimator (up to 2.8% on the pinned cells)"),
+    # Then, in "perf: meco and croze on the NB201 supernet ...":
+    "meco (engine)": ("perf: meco and croze on the NB201 supernet",
+                      "a sweep now scores meco on the supernet (one compiled program) instead of "
+                      "the static network run eagerly: compiled eigen-solvers and another sum "
+                      "order round differently, up to 2.1e-6 relative on the pinned cells"),
+    "croze_paper, epsilon (eager)": (
+        "perf: no proxy compiles a program per network",
+        "their eager route no longer jits a forward per network (a compilation per "
+        "architecture); op-by-op execution rounds differently: <= 1.4e-6 relative"),
 }
 EXACT = os.environ.get("ZCJAX_GOLDEN_EXACT") == "1"
 

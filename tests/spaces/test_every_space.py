@@ -93,3 +93,23 @@ def test_cost_without_running_equals_the_network(name):
         dummy = jax.ShapeDtypeStruct((1, *spec.shape), np.dtype(spec.dtype))
         shapes = jax.eval_shape(model.init, jax.random.key(0), dummy)
         assert counted == sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"]))
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_counted_params_and_flops_equal_the_proxies(name):
+    """What the sweep engine stores for params / flops without a network (the space's counts)
+    equals the proxies computed on the network."""
+    from zcjax.sweep.engine import counted
+
+    space = _space(name)
+    config = space.tiny_config()
+    batch = space.example_batch(config, size=2)
+    for arch in space.sample(2, seed=2):
+        if counted(space, arch, config, "params") is None:
+            continue
+        model = space.build(arch, config)
+        result = scoring.score(model, batch, ["params", "flops"], seeds=[0], jit=False)
+        for proxy in ("params", "flops"):
+            value = counted(space, arch, config, proxy)
+            if value is not None:
+                assert value == float(result.scores[proxy][0]), (proxy, space.format(arch))

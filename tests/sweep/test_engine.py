@@ -28,9 +28,11 @@ TINY = dict(channels=4, cells_per_stage=1)
 
 
 PROXIES = tuple(sorted(sn.EXACT_PROXIES))
-#: GraSP's second-order program compiles for minutes when fused with the rest on CPU: its
-#: equality is tested on its own, and the other tests fuse the first-order proxies.
-FIRST_ORDER = tuple(p for p in PROXIES if p != "grasp")
+#: GraSP's second-order program, MeCo's eigen-solvers and CRoZe's three float64 passes compile
+#: for minutes when fused with the rest on CPU: their equality is tested on its own, and the
+#: other tests fuse the first-order proxies.
+ON_THEIR_OWN = ("grasp", "meco", "croze")
+FIRST_ORDER = tuple(p for p in PROXIES if p not in ON_THEIR_OWN)
 
 
 def test_every_exact_proxy_is_registered():
@@ -196,9 +198,32 @@ def test_supernet_grasp_equals_static(batch):
         np.testing.assert_allclose(got, want["grasp"], **_tol("grasp"), err_msg=str(arch))
 
 
+def test_supernet_meco_and_croze_equal_static(batch):
+    """MeCo's hooked maps (the edges' parts, weighted by hook count and presence) and CRoZe's
+    stage features on masked parameters give the static network's scores."""
+    names = ("meco", "croze")
+    config = SweepConfig(proxies=names, network=NB201Config(**TINY))
+    scorer = CompileOnceScorer(config, config.proxies)
+    for arch in (MIXED, 0):
+        got = scorer(arch, [0], batch)
+        want = score(config.build(arch), batch, list(names), [0], strategy="loop").scores
+        for name in names:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-6, err_msg=name)
+
+
+def test_supernet_refuses_what_it_cannot_show(batch):
+    from zcjax import proxies as proxies_lib
+
+    net = sn.build_supernet(**TINY)
+    variables = sn.variables_for(sn.init_params(net, jax.random.key(0)), sn.genotype_array(0))
+    for name in ("meco_conv", "croze_paper"):
+        with pytest.raises(ValueError, match="static network"):
+            proxies_lib.get(name).fn(net.apply, variables, batch)
+
+
 def test_compute_chunk_same_records_in_every_compile_mode(batch):
     # Supernet proxies and one that always runs on the static module (jitted or eager).
-    names = ("grad_norm", "meco", "nwot")
+    names = ("grad_norm", "meco_opt", "nwot", "params", "flops")
     tasks = make_tasks("nb201", [MIXED], [0, 1], names, "c" * 16, "b" * 16)
     by_mode = {}
     for mode in ("static", "supernet", "eager", "auto"):
@@ -213,7 +238,7 @@ def test_compute_chunk_same_records_in_every_compile_mode(batch):
 
 
 def test_split_proxies_by_compile_mode():
-    names = ("meco", "grad_norm", "grasp")
+    names = ("meco_opt", "grad_norm", "grasp")
     for mode, fast, jit_static in (("auto", ("grad_norm",), False),
                                    ("supernet", ("grad_norm", "grasp"), True),
                                    ("eager", (), False), ("static", (), True)):
@@ -310,3 +335,15 @@ def test_option_overrides_change_the_hash_and_reach_the_proxy(batch):
     tasks = make_tasks("nb201", [MIXED], [0], ("epsilon",), "c" * 16, "b" * 16)
     a, b = (compute_chunk(tasks, batch, c)[0].value for c in (base, other))
     assert a != b
+
+
+def test_seeds_vmapped_on_the_compile_once_network_equal_the_loop(batch):
+    names = ("grad_norm", "snip", "nwot")
+    loop = CompileOnceScorer(SweepConfig(proxies=names, network=NB201Config(**TINY),
+                                         strategy="loop"), names)
+    vmapped = CompileOnceScorer(SweepConfig(proxies=names, network=NB201Config(**TINY),
+                                            strategy="vmap"), names)
+    a, b = loop(MIXED, [0, 1, 2], batch), vmapped(MIXED, [0, 1, 2], batch)
+    for name in names:
+        np.testing.assert_allclose(b[name], a[name], rtol=2e-5, atol=1e-6, err_msg=name)
+    assert len(set(np.round(a["grad_norm"], 5))) == 3  # three different initialisations

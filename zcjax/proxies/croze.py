@@ -94,7 +94,6 @@ The reference variant needs a network that declares its stage features (``stage_
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Mapping
 
 import jax
@@ -234,7 +233,6 @@ def _layer_features(sown: Mapping, logits: Array, params) -> dict[tuple[str, ...
 
 # -- the proxy ------------------------------------------------------------------------------
 
-@jax.jit
 def _perturb_weights(params, grads, gamma, lr):
     """One layer-wise adversarial weight perturbation step (the reference's ``adj_weights``)."""
 
@@ -260,13 +258,16 @@ def _layer_score(w, w_r, g, g_r, z, z_r, cosine: str) -> Array:
     return jnp.abs(w_sim * g_sim * z_sim)
 
 
-@functools.partial(jax.jit, static_argnames="cosine")
 def _total_score(layers_: list, cosine: str) -> Array:
     """``sum_l |w_l * s_l * f_l|`` over ``(w, w_r, g, g_r, z, z_r)`` tuples, one per layer."""
     return jnp.sum(jnp.stack([_layer_score(*args, cosine) for args in layers_]))
 
 
-def _loss_grads_impl(apply_fn, bn, others, params, images, labels):
+def _loss_grads(apply_fn, bn, others, params, images, labels):
+    """((d loss / d params, d loss / d images), (logits, intermediates)): one forward and
+    backward pass. Not jitted here: under the caller's ``jit`` it is part of one program, and
+    run eagerly it compiles nothing per network (each primitive once per shape)."""
+
     def loss(p, x):
         logits, state = apply_fn({**others, contract.PARAMS: p}, x, use_bn=bn == "all",
                                  mutable=[contract.INTERMEDIATES])
@@ -275,26 +276,13 @@ def _loss_grads_impl(apply_fn, bn, others, params, images, labels):
     return jax.grad(loss, argnums=(0, 1), has_aux=True)(params, images)
 
 
-_loss_grads_jit = jax.jit(_loss_grads_impl, static_argnums=(0, 1))
-
-
-def _loss_grads(apply_fn, bn, others, params, images, labels):
-    """One forward and backward pass, jitted with the network as a static argument.
-
-    Inlined under an outer ``jit``; called eagerly it runs one compiled program (cached per
-    network and shapes) instead of hundreds of single operations. Unhashable ``apply_fn`` fall
-    back to the plain function.
-    """
-    try:
-        hash(apply_fn)
-    except TypeError:
-        return _loss_grads_impl(apply_fn, bn, others, params, images, labels)
-    return _loss_grads_jit(apply_fn, bn, others, params, images, labels)
-
-
 def croze_from_context(ctx: Context, config: CrozeConfig = REFERENCE, **overrides) -> Array:
     """CRoZe of the context's network on its batch under ``config`` (see the module doc)."""
     cfg = dataclasses.replace(config, **overrides) if overrides else config
+    if cfg.features == "layer" and contract.has_architecture_data(ctx.variables):
+        raise ValueError("croze with per-layer features reads every convolution's output, "
+                         "which a supernet's cell edges do not show; score it on the "
+                         "architecture's static network")
     if cfg.double:
         # The reference's net.double(): float64 inside, whatever JAX's global x64 setting.
         with jax.enable_x64(True):

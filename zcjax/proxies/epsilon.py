@@ -167,29 +167,11 @@ def epsilon_score(normalised: Array) -> Array:
     return mae / jnp.nanmean(p)
 
 
-def _forward_impl(apply_fn, variables, images):
-    return apply_fn(variables, images)
-
-
-_forward_jit = jax.jit(_forward_impl, static_argnums=0)
-
-
-def _forward(apply_fn, variables, images):
-    """The network's output, jitted with the network static: inlined under an outer ``jit``,
-    one cached program instead of single operations when called eagerly."""
-    try:
-        hash(apply_fn)
-    except TypeError:
-        return _forward_impl(apply_fn, variables, images)
-    return _forward_jit(apply_fn, variables, images)
-
-
 def _outputs(ctx: Context, weights, dtype=jnp.float64) -> list[Array]:
     # Two plain forwards, not vmapped (unrolled measured faster on CPU).
     params = jax.tree.map(lambda p: p.astype(dtype), ctx.params)
     images = ctx.images.astype(dtype)
-    return [_forward(ctx.apply_fn, {**ctx.variables, "params": constant_params(params, w)},
-                     images)
+    return [ctx.apply_fn({**ctx.variables, "params": constant_params(params, w)}, images)
             for w in weights]
 
 

@@ -139,7 +139,7 @@ def reference_feature_maps(ctx: Context) -> list[tuple[Array, Any]]:
     """
     shared = vars(ctx).setdefault("_meco_maps", {})
     if "maps" not in shared:
-        _, state = ctx.apply(mutable=[contract.INTERMEDIATES])
+        _, state = ctx.apply(mutable=[contract.INTERMEDIATES, contract.HOOKS])
         maps = contract.sites(state.get(contract.INTERMEDIATES, {}), contract.HOOKED)
         if not maps:
             raise ValueError(
@@ -245,6 +245,9 @@ def meco_conv(ctx: Context) -> Array:
 
     See :mod:`zcjax.proxies.meco`.
     """
+    if contract.has_architecture_data(ctx.variables):
+        raise ValueError("meco_conv reads every convolution's output, which a supernet's cell "
+                         "edges do not show; score it on the architecture's static network")
     maps = ctx.intermediates(contract.CONV_OUT)
     if not maps:
         raise ValueError("the network sowed no convolution outputs ('conv_out')")

@@ -31,6 +31,11 @@ Routes (``SweepConfig.compile``):
   (:attr:`CompileOnceNetwork.preferred_proxies`), ``"eager"`` for the rest; spaces without a
   compile-once network run everything eagerly. No compilation per architecture.
 
+``params`` and ``flops`` are functions of the architecture and the network configuration: under
+``"auto"`` and ``"supernet"`` they come from the space's counts (:meth:`SearchSpace.param_count`,
+:meth:`SearchSpace.flops`; tested equal to the proxies on the network) without building,
+initialising or tracing any network.
+
 Numbers behind the choice: ``experiments/benchmark.py`` and the NB201 supernet's docstring.
 """
 
@@ -46,12 +51,14 @@ import numpy as np
 
 from zcjax import proxies as proxies_lib
 from zcjax import spaces
-from zcjax.scoring import proxy_suite, score, seed_keys
+from zcjax.scoring import proxy_suite, resolve_strategy, score, seed_keys
 from zcjax.spaces.base import CompileOnceNetwork, NetworkConfig, SearchSpace
 from zcjax.sweep.runner import SweepSummary, Task, make_tasks, run_resumable
 from zcjax.sweep.store import Record, ResultStore, array_hash, config_hash
 
 COMPILE = ("auto", "static", "supernet", "eager")
+#: Proxies that are a count the space can make without a network (see the module doc).
+COUNTED = ("params", "flops")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +125,15 @@ class SweepConfig:
     def build(self, arch: Any):
         return self.search_space.build(arch, self.network)
 
+    def counted_scores(self, arch: Any, names: Sequence[str]) -> dict[str, float]:
+        """The scores of ``names`` that the space counts without a network (module doc):
+        ``params`` / ``flops`` under ``"auto"`` and ``"supernet"`` where the space counts them."""
+        if self.compile in ("static", "eager"):
+            return {}
+        out = {n: counted(self.search_space, arch, self.network, n)
+               for n in names if n in COUNTED}
+        return {n: v for n, v in out.items() if v is not None}
+
     def split_proxies(self, names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(proxies run by the compile-once network, proxies run by static modules)."""
         if self.compile in ("static", "eager"):
@@ -135,6 +151,13 @@ class SweepConfig:
         return self.compile in ("static", "supernet")
 
 
+def counted(space: SearchSpace, arch: Any, network: NetworkConfig, name: str) -> float | None:
+    """``params`` or ``flops`` of ``arch`` from the space's counts, as the proxy returns it
+    (millions, rounded to float32), or ``None`` where the space does not count it."""
+    count = space.param_count(arch, network) if name == "params" else space.flops(arch, network)
+    return None if count is None else float(np.float32(count / 1e6))
+
+
 _COMPILE_ONCE: dict = {}
 
 
@@ -150,10 +173,11 @@ class CompileOnceScorer:
     """Scores any architecture of a space with one compiled program per (proxy set, batch
     shape, backend), on the space's :class:`~zcjax.spaces.base.CompileOnceNetwork`.
 
-    Each (architecture, seed) is one call of the compiled program (a Python loop keeps the
-    network in XLA's entry computation, where XLA:CPU canonicalises convolutions; ``lax.map``
-    would put it in a while body). Parameters are initialised once per seed for all
-    architectures.
+    On CPU each (architecture, seed) is one call of the compiled program (a Python loop keeps
+    the network in XLA's entry computation, where XLA:CPU canonicalises convolutions;
+    ``lax.map`` would put it in a while body). Where :func:`zcjax.scoring.resolve_strategy`
+    picks ``"vmap"`` (accelerators, or ``strategy="vmap"``), the seeds of an architecture run
+    as one ``vmap``-ped call. Parameters are initialised once per seed for all architectures.
     """
 
     def __init__(self, config: SweepConfig, proxies: Sequence[str]):
@@ -170,6 +194,8 @@ class CompileOnceScorer:
 
         self.one = one
         self.run = jax.jit(one)
+        self.run_seeds = jax.jit(jax.vmap(one, in_axes=(0, None, None, 0)))
+        self.vmap_seeds = resolve_strategy(config.strategy) == "vmap"
         self._params: dict = {}
 
     def params(self, seed: int, input_shape) -> Any:
@@ -182,6 +208,12 @@ class CompileOnceScorer:
         """proxy -> (len(seeds),) float64 scores of one architecture."""
         data = jnp.asarray(self.network.arch_data(arch))
         shape = batch.inputs.shape[1:]
+        if self.vmap_seeds and len(seeds) > 1:
+            params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
+                                            *[self.params(s, shape) for s in seeds])
+            keys = jnp.stack([seed_keys(s)[1] for s in seeds])
+            out = self.run_seeds(params, data, batch, keys)
+            return {n: np.asarray(out[n], np.float64) for n in self.names}
         outs = [self.run(self.params(s, shape), data, batch, seed_keys(s)[1]) for s in seeds]
         return {n: np.array([float(o[n]) for o in outs]) for n in self.names}
 
@@ -268,8 +300,9 @@ def compute_chunk(tasks: list[Task], batch: Any, config: SweepConfig) -> list[Re
     for (arch, names), group in by_arch.items():
         start = time.perf_counter()
         seeds = [t.seed for t in group]
-        fast, slow = config.split_proxies(names)
-        scores: dict[str, np.ndarray] = {}
+        scores: dict[str, np.ndarray] = {
+            n: np.full(len(seeds), v) for n, v in config.counted_scores(arch, names).items()}
+        fast, slow = config.split_proxies([n for n in names if n not in scores])
         if fast:
             scores.update(compile_once_scorer(config, fast)(arch, seeds, batch))
         if slow:

@@ -71,12 +71,20 @@ it. GraSP's Hessian-gradient product is forward-over-reverse on static networks,
 ``custom_vjp`` has no forward mode, so on the supernet it is reverse-over-reverse
 (:func:`zcjax.proxies.grasp.hvp_mode`), which differentiates the edges' backward functions.
 
-Limits: :data:`EXACT_PROXIES` lists the proxies tested equal; the others (``meco``, ``croze``,
-``params``, ``flops``) use the static network (eagerly in a sweep, see
-:mod:`zcjax.sweep.engine`). ``params`` and ``flops`` count the variables / operations of the
-module (the supernet holds every edge's parameters); ``croze`` intercepts ``nn.Conv`` /
-``nn.Dense`` module calls and perturbs their kernels; ``meco`` reads hooked feature maps
-(``conv_out``) not sown in cells.
+MeCo and CRoZe: when a caller makes the contract's ``hooks`` collection mutable (MeCo does),
+each edge also returns its ReLU and convolution outputs from inside the switch, and the cell
+sows every potential ``hooked`` map with the static layer's hook count times its presence
+(:meth:`SwitchCell._sow_hooked`), and its own output with the cell's hooks; other proxies'
+programs carry no trace of them. CRoZe reads the stage features the shared skeleton declares and
+the masked parameters (absent edges have zero weights and gradients, so their layer terms are
+exactly 0).
+
+Limits: :data:`EXACT_PROXIES` lists the proxies tested equal. The others use the static
+network (eagerly in a sweep, see :mod:`zcjax.sweep.engine`): ``params`` and ``flops`` count the
+module (the supernet holds every edge's parameters; a sweep takes them from the space's counts
+instead); ``meco_opt`` draws channels per hook firing and needs static hook counts;
+``meco_conv`` and ``croze_paper`` read every convolution's output, which the edges do not show
+(both refuse supernet variables with that reason).
 A switch whose index is *batched* (``vmap`` over genotypes) becomes a ``select`` that runs every
 branch: on accelerators batch seeds, and shard or loop genotypes.
 """
@@ -104,7 +112,7 @@ Array = jax.Array
 #: (``tests/sweep/test_engine.py``; zico, an ill-conditioned sum, to 5e-4: see there).
 EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "epsilon",
                            "epsilon_f64", "jacob_cov", "epe_nas", "zico", "nwot", "zen",
-                           "zen_paper", "fisher", "grasp"})
+                           "zen_paper", "fisher", "grasp", "meco", "croze"})
 
 #: The exact proxies a sweep runs on the supernet by default (``SweepConfig(compile="auto")``).
 #: GraSP is exact here but much slower than the static network run eagerly (2 CPU cores, C=16
@@ -112,6 +120,8 @@ EXACT_PROXIES = frozenset({"grad_norm", "snip", "synflow", "plain", "l2_norm", "
 #: against 1.9 s, after a 126 s compilation). Routing the edges' second-order convolutions
 #: through canonical custom_vjp convolutions did not change that; the differentiated backward
 #: (a switch over per-branch VJPs, each recomputing its forward) is the suspect, unprofiled.
+#: MeCo and CRoZe run here: eagerly on the static network they took 24-28 s per cell together
+#: (loaded machine), while their supernet program is compiled once.
 PREFERRED_PROXIES = EXACT_PROXIES - {"grasp"}
 
 _DN = ("NHWC", "HWIO", "NHWC")
@@ -163,12 +173,22 @@ def relu_conv_bn(x: Array, p: dict, gate: Array | None, use_bn: bool, conv=conv_
 def relu_conv_bn_var(x: Array, p: dict, gate: Array | None, use_bn: bool,
                      conv=conv_same) -> tuple[Array, Array]:
     """:func:`relu_conv_bn` and its batch norm's per-channel batch variance (zeros without BN)."""
+    return relu_conv_bn_parts(x, p, gate, use_bn, conv)[:2]
+
+
+def relu_conv_bn_parts(x: Array, p: dict, gate: Array | None, use_bn: bool,
+                       conv=conv_same) -> tuple[Array, Array, Array, Array]:
+    """``(output, BN batch variance, ReLU output, convolution output)`` of the operation: what
+    the static network's layers sow (the last two are the ReLU's and the convolution's
+    ``hooked`` maps)."""
     params = p["conv"]["conv"]
-    y = conv(nn.relu(x), params["kernel"])
+    relu = nn.relu(x)
+    y = conv(relu, params["kernel"])
     if "bias" in params:
         y = y + params["bias"]
     if gate is not None:
         y = y * gate[:, None, None, :]
+    conv_out = y
     var = y[0, 0, 0] * 0  # zeros typed like y (under shard_map, "varying" like y)
     if use_bn:
         mean = jnp.mean(y, axis=(0, 1, 2))
@@ -176,7 +196,7 @@ def relu_conv_bn_var(x: Array, p: dict, gate: Array | None, use_bn: bool,
         y = (y - mean) * lax.rsqrt(var + layers.BN_EPS)
         if "scale" in p.get("bn", {}):
             y = y * p["bn"]["scale"] + p["bn"]["bias"]
-    return y, var
+    return y, var, relu, conv_out
 
 
 def _branches(use_bn: bool, conv=conv_same):
@@ -189,27 +209,31 @@ def _branches(use_bn: bool, conv=conv_same):
     ]
 
 
-def _stat_branches(use_bn: bool, conv=conv_same):
-    """The branches returning ``(output, BN batch variance)``; zeros for non-conv operations."""
+def _stat_branches(use_bn: bool, conv=conv_same, parts: bool = False):
+    """The branches returning ``(output, BN batch variance)`` (zeros for non-conv operations),
+    and with ``parts`` also the ReLU and convolution outputs (``x * 0`` where there are none)."""
     def no_var(f):
         # x[0, 0, 0] * 0, not jnp.zeros: the branches' outputs must have one type, which under
         # shard_map includes being "varying" over the mesh axis like x.
+        if parts:
+            return lambda x, p1, p3, g: (f(x, p1, p3, g), x[0, 0, 0] * 0, x * 0, x * 0)
         return lambda x, p1, p3, g: (f(x, p1, p3, g), x[0, 0, 0] * 0)
 
+    op_parts = relu_conv_bn_parts if parts else relu_conv_bn_var
     plain = _branches(use_bn, conv)
     return [
         no_var(plain[0]),
         no_var(plain[1]),
-        lambda x, p1, p3, g: relu_conv_bn_var(x, p1, g, use_bn, conv),
-        lambda x, p1, p3, g: relu_conv_bn_var(x, p3, g, use_bn, conv),
+        lambda x, p1, p3, g: op_parts(x, p1, g, use_bn, conv),
+        lambda x, p1, p3, g: op_parts(x, p3, g, use_bn, conv),
         no_var(plain[4]),
     ]
 
 
 @functools.lru_cache(maxsize=None)
-def _edge_fn(use_bn: bool):
+def _edge_fn(use_bn: bool, parts: bool = False):
     branches = _branches(use_bn)
-    stat_branches = _stat_branches(use_bn)
+    stat_branches = _stat_branches(use_bn, parts=parts)
 
     @jax.custom_vjp
     def edge_(op, x, p1, p3, gate):
@@ -219,8 +243,9 @@ def _edge_fn(use_bn: bool):
         return edge_(op, x, p1, p3, gate), (op, x, p1, p3, gate)
 
     def bwd(res, cotangents):
-        # The BN variance is only sown (read by forward-only proxies): its cotangent is ignored.
-        dy, _ = cotangents
+        # The BN variance (and the parts) are only sown, read by forward-only proxies: their
+        # cotangents are ignored.
+        dy = cotangents[0]
         op, *args = res
         pullbacks = [lambda x, p1, p3, g, dy, f=f: jax.vjp(f, x, p1, p3, g)[1](dy)
                      for f in branches]
@@ -231,15 +256,16 @@ def _edge_fn(use_bn: bool):
 
 
 def edge_with_var(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
-                  custom_backward: bool = True, gate: Array | None = None
-                  ) -> tuple[Array, Array]:
-    """:func:`edge` and the batch variance of the edge's batch norm (zeros if it has none).
+                  custom_backward: bool = True, gate: Array | None = None,
+                  parts: bool = False) -> tuple[Array, ...]:
+    """:func:`edge` and the batch variance of the edge's batch norm (zeros if it has none);
+    with ``parts`` also its ReLU and convolution outputs (see :func:`relu_conv_bn_parts`).
 
-    With ``custom_backward`` the variance carries no gradient (its cotangent is dropped).
+    With ``custom_backward`` the extra outputs carry no gradient (their cotangents are dropped).
     """
     if not custom_backward:
-        return lax.switch(op, _stat_branches(use_bn, conv=_conv), x, p1, p3, gate)
-    return _edge_fn(bool(use_bn))(op, x, p1, p3, gate)
+        return lax.switch(op, _stat_branches(use_bn, conv=_conv, parts=parts), x, p1, p3, gate)
+    return _edge_fn(bool(use_bn), bool(parts))(op, x, p1, p3, gate)
 
 
 def edge(op: Array, x: Array, p1: dict, p3: dict, use_bn: bool = True,
@@ -308,14 +334,20 @@ class _EdgeParams(nn.Module):
 
 
 class SwitchCell(nn.Module):
-    """A cell whose six operations come from a traced ``ops`` array."""
+    """A cell whose six operations come from a traced ``ops`` array.
+
+    ``hooks``: forward hooks of the reference model that see the cell's output (as
+    :class:`~zcjax.spaces.nb201.network.Cell`).
+    """
 
     features: int
     convention: LayerConvention
     custom_backward: bool = True
+    hooks: int = 1
 
     @nn.compact
     def __call__(self, x: Array, ops: Array, *, use_bn: bool = True) -> Array:
+        show_hooked = self.is_mutable_collection(contract.HOOKS)
         nodes = [x]
         for to in range(1, NUM_NODES):
             total = None
@@ -325,12 +357,29 @@ class SwitchCell(nn.Module):
                 p1 = _EdgeParams(1, self.features, self.convention, name=name + "_1x1")()
                 op = ops[EDGES.index((to, frm))]
                 gate = self._fisher_gate(name, op, nodes[frm])
-                y, var = edge_with_var(op, nodes[frm], p1, p3, use_bn, self.custom_backward,
-                                       gate)
+                y, var, *parts = edge_with_var(op, nodes[frm], p1, p3, use_bn,
+                                               self.custom_backward, gate, parts=show_hooked)
                 self._sow_site(op, nodes[frm], var, use_bn)
+                if show_hooked:
+                    self._sow_hooked(op, y, *parts, use_bn)
                 total = y if total is None else total + y
             nodes.append(total)
+        if show_hooked:
+            layers.sow_hooked(self, nodes[-1], self.hooks)
         return nodes[-1]
+
+    def _sow_hooked(self, op: Array, y: Array, relu: Array, conv: Array, use_bn: bool) -> None:
+        """The edge's potential ``hooked`` maps, weighted by the hooks of the static network's
+        layers (ReLU 1, convolution 1, batch norm 3, ``skip_connect`` 1, ``avg_pool_3x3`` 2)
+        times the presence of the layer (0 where the edge lacks it)."""
+        conv_edge = ((op == _CONV_3X3) | (op == _CONV_1X1)).astype(y.dtype)
+        out_hooks = (3 * conv_edge if use_bn else 0 * conv_edge) + jnp.where(
+            op == OPS.index("skip_connect"), 1.0, 0.0) + jnp.where(
+            op == OPS.index("avg_pool_3x3"), 2.0, 0.0)
+        for value, weight in ((relu, conv_edge), (conv, conv_edge), (y, out_hooks)):
+            self.sow(contract.INTERMEDIATES, contract.HOOKED, value)
+            self.sow(contract.INTERMEDIATES, contract.HOOKED + WEIGHT_SUFFIX,
+                     weight.astype(y.dtype))
 
     def _fisher_gate(self, name: str, op: Array, x: Array) -> Array | None:
         """The edge's convolution gate when a ``"perturbations"`` collection asks for it, else
@@ -391,7 +440,7 @@ class NB201Supernet(nn.Module):
                             lambda: jnp.zeros((len(EDGES),), jnp.int32)).value
 
         def cell(width: int, hooks: int, name: str) -> nn.Module:
-            cell_ = SwitchCell(width, self.convention, self.custom_backward, name=name)
+            cell_ = SwitchCell(width, self.convention, self.custom_backward, hooks, name=name)
             return functools.partial(cell_, ops=ops)
 
         return skeleton(self, images, cell, use_bn)
