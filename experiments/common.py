@@ -103,6 +103,9 @@ def _define_stored():
                       "Seeds with a NaN / inf score: 'strict' drops the architecture from that "
                       "proxy's analysis, 'finite_seeds' averages its finite seeds "
                       "(zcjax.evaluate.stored).")
+
+
+def _define_eval_cells():
     flags.DEFINE_enum("eval_cells", "pairwise", ["pairwise", "common"],
                       "Which architectures each proxy is evaluated on: every one with a finite "
                       "score and target ('pairwise'; N per row in the tables), or those where "
@@ -162,7 +165,8 @@ GROUPS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
     "data": (_define_data, ("dataset", "data_dir", "split", "batch_size", "batch_seed")),
     "proxies": (_define_proxies, ("proxies",)),
     "seeds": (_define_seeds, ("seeds",)),
-    "stored": (_define_stored, ("config_hash", "batch_hash", "nonfinite", "eval_cells")),
+    "stored": (_define_stored, ("config_hash", "batch_hash", "nonfinite")),
+    "eval_cells": (_define_eval_cells, ("eval_cells",)),
     "target": (_define_target, ("target",)),
     "target_dataset": (_define_target_dataset, ("target_dataset",)),
     "output": (_define_output, ("out_prefix",)),
@@ -192,6 +196,17 @@ def flag_given(name: str) -> bool:
     return bool(FLAGS[name].present)
 
 
+def reads_flags(*names: str) -> Callable[[Callable], Callable]:
+    """Marks a shared reader: a function that reads these flags on behalf of the script that
+    calls it. ``tests/experiments/test_flags.py`` counts them as read by every script that
+    calls the function (each must declare them), and checks that it reads exactly these."""
+    def mark(function: Callable) -> Callable:
+        function.flags_read = names
+        return function
+    return mark
+
+
+@reads_flags("seeds")
 def analysis_seeds() -> list[int] | None:
     """The --seeds an analysis restricts to, or None (every stored seed) when not given."""
     return parse_int_list(FLAGS.seeds, "seed") if flag_given("seeds") else None
@@ -341,6 +356,8 @@ class Setting:
     workspace: str | None = None
 
     @classmethod
+    @reads_flags("space", "network", "dataset", "data_dir", "split", "batch_size", "batch_seed",
+                 "workspace")
     def from_flags(cls) -> "Setting":
         return cls(space=FLAGS.space, network=tuple(FLAGS.network), dataset=FLAGS.dataset,
                    data_dir=FLAGS.data_dir, split=FLAGS.split, batch_size=FLAGS.batch_size,
