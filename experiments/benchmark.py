@@ -6,8 +6,9 @@ Strategies:
                 (only for proxies in ``supernet.EXACT_PROXIES``);
   switch_plain  the same supernet with plain ``lax.switch`` AD (the slow baseline);
   engine        what a sweep runs per cell (``SweepConfig(compile="auto")``): the supernet
-                for the proxies it scores exactly, the static module run eagerly for the rest,
-                parameter initialisation included.
+                for the proxies it scores exactly and fast (``supernet.PREFERRED_PROXIES``),
+                the static module run eagerly for the rest, parameter initialisation
+                included.
 
 For each strategy and proxy set (each proxy alone, then the whole suite, fused) the script
 records the compile time (first call minus a steady call) and the median steady time per cell.

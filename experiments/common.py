@@ -2,9 +2,14 @@
 
 Every script in ``experiments/`` is an absl program (``python -m experiments.NAME --flag=...``
 from the repository root) and a thin shell over library functions: it turns flags into
-arguments, calls ``zcjax``, and writes files for people. A script defines exactly the flags it
-honours: it asks :func:`define` for the shared groups it uses and declares them as its key
-flags, so ``--helpshort`` lists them (``--helpfull`` adds absl's own).
+arguments, calls ``zcjax``, and writes files for people. A script lists exactly the flags it
+honours: it defines its own, asks :func:`define` for the shared groups it uses and declares
+them as its key flags, so ``python -m experiments.NAME --helpshort`` lists them all.
+``--helpfull`` adds absl's own flags and those of the other scripts a script imports (e.g.
+``experiments.score``'s under ``quickstart``), which it does not read.
+``tests/experiments/test_flags.py`` checks that each script reads every flag it lists and no
+other; a function that reads flags for its callers (:meth:`Setting.from_flags`) says which with
+:func:`reads_flags`.
 
 A score is stored under the hash of the network configuration and the hash of the batch, so an
 analysis rebuilds both from the same space, network and data flags to find the scores (or takes
@@ -84,7 +89,7 @@ def _define_data():
 def _define_proxies():
     flags.DEFINE_string("proxies", "all", "Comma-separated proxy names, or 'all' (scoring: "
                         "every registered proxy that applies to the space; analyses: every "
-                        "proxy stored for the setting).")
+                        "proxy stored for the setting). quickstart's default: five fast ones.")
 
 
 def _define_seeds():
@@ -133,8 +138,8 @@ def _define_output():
 
 def _define_per_class():
     flags.DEFINE_bool("per_class", None, "One entry per isomorphism class instead of per "
-                      "architecture (default: off for correlate and search, on for "
-                      "robustness, whose targets are per class).")
+                      "architecture (default: off for correlate, on for robustness, whose "
+                      "targets are per class).")
 
 
 def _define_robust():
@@ -145,7 +150,7 @@ def _define_robust():
 def _define_compile():
     flags.DEFINE_enum("compile", "auto", ["auto", "static", "supernet", "eager"],
                       "How networks run (zcjax.sweep.engine): the space's compile-once network "
-                      "for the proxies it scores exactly and eagerly for the rest (auto); one "
+                      "for the proxies it scores exactly and fast, eagerly the rest (auto); one "
                       "program per architecture (static); no program (eager); compile-once, "
                       "static for the rest (supernet). Scores do not depend on it.")
     flags.DEFINE_bool("compilation_cache", True,

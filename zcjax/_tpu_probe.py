@@ -25,7 +25,8 @@ LOGGER = "jax._src.xla_bridge"
 
 def tpu_runtime_installed() -> bool:
     """Whether JAX could find a TPU runtime (then a failed probe is a real error)."""
-    return bool(os.environ.get("TPU_LIBRARY_PATH")) or importlib.util.find_spec("libtpu") is not None
+    return (bool(os.environ.get("TPU_LIBRARY_PATH"))
+            or importlib.util.find_spec("libtpu") is not None)
 
 
 class MissingTpuRuntimeFilter(logging.Filter):
