@@ -307,6 +307,10 @@ def test_progress_unknown_total_and_disabled():
         q.update(5)
         q.write("hello")
     assert quiet == [] and q.n == 5
+    nothing: list[str] = []
+    with Progress(0, write=nothing.append, clock=clock):
+        pass  # a rerun with everything stored: no "0/0 (100.0%) ? task/s" line
+    assert nothing == []
 
 
 def test_progress_default_writes_stderr(capsys):

@@ -200,10 +200,15 @@ class Progress:
             self._write(f"{self.desc}: {message}" if self.desc else message)
 
     def close(self) -> None:
-        """Print the final line (count, average rate over work time, elapsed); idempotent."""
+        """Print the final line (count, average rate over work time, elapsed); idempotent.
+
+        Nothing is printed when there was nothing to do (a total of 0).
+        """
         if self.closed:
             return
         self.closed = True
+        if self.total == 0 and self.n == 0:
+            return
         self._emit(self._clock(), final=True)
 
     def __enter__(self) -> "Progress":
