@@ -8,7 +8,7 @@ through any ``write(str)`` callable: the default prints to ``sys.stderr``;
 pass ``absl.logging.info`` (or ``logging.getLogger(...).info``) to route the
 lines through a logger. Example lines::
 
-    sweep: compiling the nb201 program for synflow, snip (first run only; cached in ...) ...
+    sweep: compiling the nb201 program for synflow, snip (cached in ...) ...
     sweep: compiling done in 3 min 14 s
     sweep: 1200/15625 (7.7%) 41.3 task/s elapsed 0:03:43 (compiling 0:03:14) ETA 0:05:49
 
