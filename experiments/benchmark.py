@@ -11,7 +11,8 @@ Strategies:
                 included.
 
 For each strategy and proxy set (each proxy alone, then the whole suite, fused) the script
-records the compile time (first call minus a steady call) and the median steady time per cell.
+records the compile time (first call minus a steady call; for ``engine`` that includes the one
+run the engine makes right after compiling) and the median steady time per cell.
 Calls of different strategies are interleaved within each repeat, so machine load hits them
 alike; ratios against ``static`` are the numbers to trust on a shared machine.
 
