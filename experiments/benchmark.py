@@ -6,16 +6,21 @@ Strategies:
                 (only for proxies in ``supernet.EXACT_PROXIES``);
   switch_plain  the same supernet with plain ``lax.switch`` AD (the slow baseline);
   engine        what a sweep runs per cell (``SweepConfig(compile="auto")``): the supernet
-                for the proxies it scores exactly, the static module run eagerly for the rest,
-                parameter initialisation included.
+                for the proxies it scores exactly and fast (``supernet.PREFERRED_PROXIES``),
+                the static module run eagerly for the rest, parameter initialisation
+                included.
 
 For each strategy and proxy set (each proxy alone, then the whole suite, fused) the script
-records the compile time (first call minus a steady call) and the median steady time per cell.
+records the compile time (first call minus a steady call; for ``engine`` that includes the one
+run the engine makes right after compiling) and the median steady time per cell.
 Calls of different strategies are interleaved within each repeat, so machine load hits them
 alike; ratios against ``static`` are the numbers to trust on a shared machine.
 
   python -m experiments.benchmark --cells=<largest>,<small> --batch_size=64 \\
       --proxies=grad_norm,snip,synflow --repeats=3 --json_out=/tmp/bench.json
+
+Network and batch: the space, network and data flags, as ``experiments.score`` reads them
+(default: the benchmark's network, C=16 N=5, on the bundled CIFAR-10 batch of 64).
 
 The PyTorch yardstick on the same cells and batch: ``experiments/benchmark_reference.py``.
 """
@@ -31,7 +36,6 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
-from zcjax.data import default_batch
 from zcjax.scoring import proxy_suite, score, seed_keys
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import NB201Config
@@ -85,7 +89,8 @@ class Runner:
         if self.strategy == "static":
             if arch not in self.programs:
                 model = nb201.build(arch, **self.net_kwargs)
-                variables = nb201.init(model, seed_keys(self.seed)[0])
+                variables = nb201.init(model, seed_keys(self.seed)[0],
+                                       self.batch.images.shape[1:])
                 suite = self.suite
                 fn = jax.jit(lambda v, b, k: suite(model.apply, v, b, k))
                 self.programs[arch] = (fn, variables)
@@ -102,6 +107,17 @@ class Runner:
         return _timed(self.program, self.params, ops, self.batch, self.key)
 
 
+@common.reads_flags("space", "network", "dataset", "data_dir", "split", "batch_size",
+                    "batch_seed")
+def setting() -> common.Setting:
+    """The network and batch the flags name (a data set other than the bundled CIFAR-10
+    sample is read from --data_dir, else from the default workspace's data/)."""
+    return common.Setting(space=FLAGS.space, network=tuple(FLAGS.network), dataset=FLAGS.dataset,
+                          data_dir=FLAGS.data_dir, split=FLAGS.split,
+                          batch_size=FLAGS.batch_size, batch_seed=FLAGS.batch_seed)
+
+
+@common.reads_flags("cells")
 def benchmark_archs() -> list[int]:
     """The --cells, or the all-3x3 cell and a small cell."""
     return [int(a) for a in FLAGS.cells] or [nb201.index_of(LARGEST), nb201.index_of(SMALL)]
@@ -109,14 +125,18 @@ def benchmark_archs() -> list[int]:
 
 def main(argv):
     del argv
-    if FLAGS.space != "nb201":
+    common.guarded(_main)
+
+
+def _main():
+    timed = setting()
+    if timed.space != "nb201":
         raise app.UsageError("experiments.benchmark times the NB201 strategies (--space=nb201)")
     names_ = (common.resolve_proxies(FLAGS.proxies) if common.flag_given("proxies")
               else list(DEFAULT_PROXIES))
     archs = benchmark_archs()
-    batch = default_batch(FLAGS.batch_size, seed=0)
-    net_kwargs = common.parse_network(FLAGS.network, NB201Config)
-    net_kwargs.pop("num_classes", None)
+    batch = timed.batch()
+    net_kwargs = timed.network_config().fields()
     sets = ([(p,) for p in names_] if FLAGS.singles else []) + [tuple(names_)]
     rows = []
     for names in sets:

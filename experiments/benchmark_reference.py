@@ -10,12 +10,13 @@ file of it is part of zcjax):
   python -m experiments.benchmark_reference --zero_cost_nas=/tmp/zero-cost-nas \\
       --json_out=/tmp/reference.json
 
-For each cell it builds the reference's NB201 network (``foresight.models.nasbench2``, C=16,
-N=5, PyTorch's default initialisation) and times ``find_measures`` -- the entry point the
-reference's own NB201 script calls -- on the bundled CIFAR-10 batch, once for the whole measure
-set and (with ``--singles``) once per measure. Each measure works on its own deep copy of the
-network, exactly as in the reference. Times are medians over ``--repeats`` calls after one
-warm-up call; the network build is not timed.
+For each cell it builds the reference's NB201 network (``foresight.models.nasbench2``: N=5,
+C from ``--network=channels=C``, default 16, PyTorch's default initialisation) and times
+``find_measures`` -- the entry point the reference's own NB201 script calls -- on the batch
+``experiments.benchmark`` times zcjax on (same data flags; default the bundled CIFAR-10 batch of
+64), once for the whole measure set and (with ``--singles``) once per measure. Each measure
+works on its own deep copy of the network, exactly as in the reference. Times are medians over
+``--repeats`` calls after one warm-up call; the network build is not timed.
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ import time
 import numpy as np
 from absl import app, flags
 
-from experiments import benchmark  # --cells, --repeats, --singles, --json_out, --network
-from experiments import common
-from zcjax.spaces.nb201 import NB201Config
-from zcjax.data import default_batch
+from experiments import benchmark
 from zcjax.spaces import nb201
 
 #: The measures of ``foresight/pruners/measures`` (NAS-Bench-Suite-Zero's gradient proxies).
 MEASURES = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "plain", "synflow")
 
 FLAGS = flags.FLAGS
+# experiments.benchmark's cells, timing and output flags, and its network and batch flags
+for _name in ("cells", "repeats", "singles", "json_out", *benchmark.setting.flags_read):
+    flags.declare_key_flag(_name)
 flags.DEFINE_string("zero_cost_nas", None, "path of a SamsungLabs/zero-cost-nas checkout")
 flags.DEFINE_list("measures", list(MEASURES), "reference measure names")
 flags.DEFINE_integer("threads", 0, "torch.set_num_threads (0: PyTorch's default)")
@@ -58,36 +59,44 @@ def load_reference(path: str | None):
     return torch, nasbench2, predictive
 
 
-def torch_batch(torch, batch_size: int):
-    """The bundled CIFAR-10 batch zcjax uses, as NCHW float32 / int64 tensors."""
-    batch = default_batch(batch_size, seed=0)
+def torch_batch(torch, batch):
+    """A zcjax batch as NCHW float32 / int64 tensors."""
     images = torch.tensor(np.asarray(batch.images).transpose(0, 3, 1, 2).copy())
     return images, torch.tensor(np.asarray(batch.labels), dtype=torch.int64)
 
 
 def main(argv):
     del argv
+    setting = benchmark.setting()
+    if setting.space != "nb201":
+        raise app.UsageError("the reference is timed on NB201 (--space=nb201)")
+    config = setting.network_config()
+    if (config.cells_per_stage, config.convention) != (5, "zero_cost"):
+        raise app.UsageError("the reference's network has N=5 cells per stage and its own "
+                             "layers (zcjax's zero_cost convention): --network may set only "
+                             "channels")
     torch, nasbench2, predictive = load_reference(FLAGS.zero_cost_nas)
-    channels = common.parse_network(FLAGS.network, NB201Config).get("channels", 16)
+    channels = config.channels
     if FLAGS.threads:
         torch.set_num_threads(FLAGS.threads)
     unknown = set(FLAGS.measures) - set(MEASURES)
     if unknown:
         raise SystemExit(f"unknown measures {sorted(unknown)}; known: {MEASURES}")
     archs = benchmark.benchmark_archs()
-    images, labels = torch_batch(torch, FLAGS.batch_size)
+    images, labels = torch_batch(torch, setting.batch())
     loader = [(images, labels)]  # find_measures takes next(iter(loader))
     sets = ([(m,) for m in FLAGS.measures] if FLAGS.singles else []) + [tuple(FLAGS.measures)]
     rows = []
     for arch in archs:
         arch_str = nb201.as_genotype(arch).to_string()
         torch.manual_seed(0)
-        net = nasbench2.get_model_from_arch_str(arch_str, 10, init_channels=channels)
+        net = nasbench2.get_model_from_arch_str(arch_str, config.num_classes,
+                                                init_channels=channels)
         for names in sets:
             def call():
                 start = time.perf_counter()
-                predictive.find_measures(net, loader, ("random", 1, 10), torch.device("cpu"),
-                                         measure_names=list(names))
+                predictive.find_measures(net, loader, ("random", 1, config.num_classes),
+                                         torch.device("cpu"), measure_names=list(names))
                 return time.perf_counter() - start
             first = call()
             runs = [call() for _ in range(FLAGS.repeats)]

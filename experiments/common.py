@@ -2,9 +2,14 @@
 
 Every script in ``experiments/`` is an absl program (``python -m experiments.NAME --flag=...``
 from the repository root) and a thin shell over library functions: it turns flags into
-arguments, calls ``zcjax``, and writes files for people. A script defines exactly the flags it
-honours: it asks :func:`define` for the shared groups it uses and declares them as its key
-flags, so ``--helpshort`` lists them (``--helpfull`` adds absl's own).
+arguments, calls ``zcjax``, and writes files for people. A script lists exactly the flags it
+honours: it defines its own, asks :func:`define` for the shared groups it uses and declares
+them as its key flags, so ``python -m experiments.NAME --helpshort`` lists them all.
+``--helpfull`` adds absl's own flags and those of the other scripts a script imports (e.g.
+``experiments.score``'s under ``quickstart``), which it does not read.
+``tests/experiments/test_flags.py`` checks that each script reads every flag it lists and no
+other; a function that reads flags for its callers (:meth:`Setting.from_flags`) says which with
+:func:`reads_flags`.
 
 A score is stored under the hash of the network configuration and the hash of the batch, so an
 analysis rebuilds both from the same space, network and data flags to find the scores (or takes
@@ -84,7 +89,7 @@ def _define_data():
 def _define_proxies():
     flags.DEFINE_string("proxies", "all", "Comma-separated proxy names, or 'all' (scoring: "
                         "every registered proxy that applies to the space; analyses: every "
-                        "proxy stored for the setting).")
+                        "proxy stored for the setting). quickstart's default: five fast ones.")
 
 
 def _define_seeds():
@@ -103,6 +108,9 @@ def _define_stored():
                       "Seeds with a NaN / inf score: 'strict' drops the architecture from that "
                       "proxy's analysis, 'finite_seeds' averages its finite seeds "
                       "(zcjax.evaluate.stored).")
+
+
+def _define_eval_cells():
     flags.DEFINE_enum("eval_cells", "pairwise", ["pairwise", "common"],
                       "Which architectures each proxy is evaluated on: every one with a finite "
                       "score and target ('pairwise'; N per row in the tables), or those where "
@@ -130,8 +138,8 @@ def _define_output():
 
 def _define_per_class():
     flags.DEFINE_bool("per_class", None, "One entry per isomorphism class instead of per "
-                      "architecture (default: off for correlate and search, on for "
-                      "robustness, whose targets are per class).")
+                      "architecture (default: off for correlate, on for robustness, whose "
+                      "targets are per class).")
 
 
 def _define_robust():
@@ -142,7 +150,7 @@ def _define_robust():
 def _define_compile():
     flags.DEFINE_enum("compile", "auto", ["auto", "static", "supernet", "eager"],
                       "How networks run (zcjax.sweep.engine): the space's compile-once network "
-                      "for the proxies it scores exactly and eagerly for the rest (auto); one "
+                      "for the proxies it scores exactly and fast, eagerly the rest (auto); one "
                       "program per architecture (static); no program (eager); compile-once, "
                       "static for the rest (supernet). Scores do not depend on it.")
     flags.DEFINE_bool("compilation_cache", True,
@@ -166,7 +174,8 @@ GROUPS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
     "data": (_define_data, ("dataset", "data_dir", "split", "batch_size", "batch_seed")),
     "proxies": (_define_proxies, ("proxies",)),
     "seeds": (_define_seeds, ("seeds",)),
-    "stored": (_define_stored, ("config_hash", "batch_hash", "nonfinite", "eval_cells")),
+    "stored": (_define_stored, ("config_hash", "batch_hash", "nonfinite")),
+    "eval_cells": (_define_eval_cells, ("eval_cells",)),
     "target": (_define_target, ("target",)),
     "target_dataset": (_define_target_dataset, ("target_dataset",)),
     "output": (_define_output, ("out_prefix",)),
@@ -197,6 +206,17 @@ def flag_given(name: str) -> bool:
     return bool(FLAGS[name].present)
 
 
+def reads_flags(*names: str) -> Callable[[Callable], Callable]:
+    """Marks a shared reader: a function that reads these flags on behalf of the script that
+    calls it. ``tests/experiments/test_flags.py`` counts them as read by every script that
+    calls the function (each must declare them), and checks that it reads exactly these."""
+    def mark(function: Callable) -> Callable:
+        function.flags_read = names
+        return function
+    return mark
+
+
+@reads_flags("seeds")
 def analysis_seeds() -> list[int] | None:
     """The --seeds an analysis restricts to, or None (every stored seed) when not given."""
     return parse_int_list(FLAGS.seeds, "seed") if flag_given("seeds") else None
@@ -346,6 +366,8 @@ class Setting:
     workspace: str | None = None
 
     @classmethod
+    @reads_flags("space", "network", "dataset", "data_dir", "split", "batch_size", "batch_seed",
+                 "workspace")
     def from_flags(cls) -> "Setting":
         return cls(space=FLAGS.space, network=tuple(FLAGS.network), dataset=FLAGS.dataset,
                    data_dir=FLAGS.data_dir, split=FLAGS.split, batch_size=FLAGS.batch_size,

@@ -8,17 +8,22 @@ r"""The first command to run: a handful of proxies on a few architectures, again
 scores a fixed sample of ``--num_archs`` architectures with ground truth (``--sample_seed``)
 with a few proxies on the CIFAR-10 batch bundled with the package (no download), prints one row
 per architecture (its ground truth and every proxy's score), then each proxy's Spearman rank
-correlation with the ground truth on the sample. Scores go to ``<workspace>/results/quickstart.sqlite``,
-so a second run is instant; ``--store`` puts them elsewhere.
+correlation with the ground truth on the sample. Scores go to
+``<workspace>/results/quickstart.sqlite``, so a second run is instant; ``--store`` puts them
+elsewhere. ``--helpshort`` lists the flags.
 
-Network and proxies. The default is the benchmark's network (C=16, N=5) with the proxies that
-the sweep engine's supernet scores exactly (``synflow``, ``grad_norm``, ``snip``, ``l2_norm``,
-``plain``): one compiled program serves every cell, so the default run takes about 3 minutes on a
-two-core CPU shared with other jobs (measured twice: 2 min 48 s and 3 min 1 s wall, 88-90 s CPU,
-most of it the one compilation; 5-8 s per cell after it; a rerun takes seconds). Proxies outside the supernet (``nwot``, ``jacob_cov``,
-``params``, ``flops``, ...) compile one program per cell, 40-110 s of CPU time each at C=16,
-N=5 and 22-33 s at N=1, so with them pass a shallower network, e.g.
-``--proxies=synflow,nwot,jacob_cov --cells_per_stage=1``. The network used is printed.
+Network and proxies. The default is the benchmark's network (C=16, N=5) with five proxies
+(``synflow``, ``grad_norm``, ``snip``, ``l2_norm``, ``plain``) that the sweep engine's supernet
+scores with one compiled program for every cell. Compiling it is most of the first run (in a
+fresh virtual environment on a two-core CPU shared with other jobs, load average 8-14: 3 min
+26 s of compiling, then 1.4 s per cell, 3 min 46 s in all); the sweep announces it
+(``compiling the nb201 program for ...``) and reports how long it took, and the program is
+cached under ``<workspace>/cache/jax`` (``--nocompilation_cache`` turns that off). A rerun with
+the same flags finds every score in the store and takes seconds.
+``--network=channels=4,cells_per_stage=1`` makes everything faster (a tiny network, for a first
+look only). Other proxies (``--proxies``) either join the compiled program (``nwot``,
+``jacob_cov``, ``zico``, ...) or run eagerly, compiling nothing per cell (``params``, ``flops``,
+``meco``, ``croze``, ``grasp``). The network used is printed.
 """
 
 from __future__ import annotations

@@ -25,10 +25,14 @@ batch, chunk by chunk: a rerun of the same command skips what is stored, and an 
 resumes. The store is exported to CSV beside it (``scores.csv``).
 
 Compilation (``--compile``, :mod:`zcjax.sweep.engine`): by default the proxies the space's
-compile-once network scores exactly (on NB201, every proxy but grasp, meco and croze) share one
-compiled program for every architecture; the others run eagerly, which compiles nothing per
-architecture. The first compilation takes minutes on a CPU and is cached
-(``--compilation_cache``) for later runs.
+compile-once network scores exactly and fast (on NB201, every proxy but grasp, params, flops
+and the MeCo and CRoZe variants) share one compiled program for every architecture; the others
+run eagerly, which compiles nothing per architecture. That program is compiled before the first
+architecture is scored, as a phase of the progress display (``compiling the nb201 program for
+... done in ...``); it takes minutes on a CPU at the benchmark's network size and is cached
+(``--compilation_cache``, under ``<workspace>/cache/jax``) for later runs. Progress lines come
+at most once a second, after each chunk of ``--chunk_size`` tasks; their rate and ETA count
+scoring time only, not the compilation.
 
 Several hosts (JAX's multi-process runtime): each process scores its share of the architectures
 into its own file, ``scores.<process_index>.sqlite`` by default; merge them afterwards with

@@ -39,8 +39,8 @@ from experiments import common
 from experiments import score as score_script
 from zcjax.evaluate import tables
 
-for _name in common.define("workspace", "space", "data", "proxies", "seeds", "stored", "target", "target_dataset",
-                           "output", "robust", "compile"):
+for _name in common.define("workspace", "space", "data", "proxies", "seeds", "stored", "target",
+                           "target_dataset", "output", "robust", "compile"):
     flags.declare_key_flag(_name)
 
 flags.DEFINE_integer("trials", 10, "Search trials (trial t samples with seed t).")
@@ -255,7 +255,11 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
 
     def body():
+        from zcjax import workspace
+
         setting = common.Setting.from_flags()
+        if FLAGS.pool != "store" and FLAGS.compilation_cache:  # it scores what is missing
+            workspace.enable_compilation_cache(FLAGS.workspace)
         given = common.flag_given("seeds")
         seeds = common.parse_int_list(FLAGS.seeds, "seed") if given else None
         ns = common.parse_int_list(FLAGS.n, "N")

@@ -10,6 +10,10 @@ from zcjax import _version_check
 
 _version_check.check()
 
+from zcjax import _tpu_probe  # noqa: E402
+
+_tpu_probe.install()  # no "Failed to open libtpu.so" on every run of a CPU / GPU machine
+
 from zcjax.scoring import ScoreResult, score  # noqa: E402
 
 __version__ = "0.1.0"

@@ -167,8 +167,38 @@ def test_fifty_cells_compile_once(batch, first_order_scorer):
     for arch in archs[1:]:
         scorer(arch, [0], batch)
     counter.active = False
-    assert scorer.run._cache_size() == 1
+    assert scorer.is_compiled(batch)
     assert counter.count == 0, f"{counter.count} compilations after the first cell"
+
+
+def test_sweep_compiles_as_a_phase_before_timing_tasks(batch, tmp_path):
+    """The compile-once program is compiled, announced and timed before the first chunk; the
+    chunks then compile nothing, so the per-task rate and the ETA are running time."""
+    from zcjax.sweep import ResultStore
+    from zcjax.sweep.engine import sweep
+    from zcjax.sweep.progress import Progress
+
+    counter, lines = CompileCounter(), []
+
+    def write(line):  # count compilations from the end of the compile phase on
+        lines.append(line)
+        counter.active = counter.active or "compiling done in" in line
+
+    config = SweepConfig(proxies=("grad_norm", "snip"), network=NB201Config(**TINY))
+    bar = Progress(desc="nb201 sweep", unit="task", write=write, interval=0.0)
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        summary = sweep([MIXED, 123, 4567], [0, 1], batch, config, store, chunk_size=2,
+                        progress=bar)
+        assert summary.complete and summary.tasks_computed == 6
+        again = Progress(desc="nb201 sweep", write=lines.append)
+        sweep([MIXED, 123, 4567], [0, 1], batch, config, store, progress=again)
+    assert lines[1] == ("nb201 sweep: compiling the nb201 program for grad_norm, snip (no "
+                        "persistent compilation cache, so every run compiles it; "
+                        "zcjax.workspace.enable_compilation_cache turns one on) ...")
+    assert lines[2].startswith("nb201 sweep: compiling done in ")
+    assert "(compiling 0:" in lines[3] and "ETA" in lines[3]
+    assert counter.count == 0, f"{counter.count} compilations while tasks were timed"
+    assert not any("compiling" in line for line in lines[-3:])  # nothing to do: no phase
 
 
 @pytest.mark.parametrize("convention", ["zero_cost", "official"])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from zcjax.sweep.progress import Progress, format_duration, format_rate
+from zcjax.sweep.progress import Progress, format_duration, format_rate, format_seconds
 from zcjax.sweep.runner import SweepInterrupted, Task, make_tasks, run_resumable
 from zcjax.sweep.store import ResultStore
 
@@ -174,6 +174,68 @@ class FakeClock:
         return self.t
 
 
+def test_prepare_runs_once_before_the_first_chunk_and_only_with_work(store):
+    tasks = make_tasks("nb201", ARCHS, [0], PROXIES, CH, BH)
+    store.put_many([tasks[0].record(p, value_of(tasks[0], p)) for p in PROXIES])
+    events: list = []
+    comp = FakeCompute()
+
+    def compute(chunk):
+        events.append(("compute", len(chunk)))
+        return comp(chunk)
+
+    def prepare(pending, bar):
+        assert isinstance(bar, Progress) and bar.total == 4
+        events.append(("prepare", [t.arch for t in pending]))
+
+    run_resumable(tasks, compute, store, chunk_size=2, progress=False, prepare=prepare)
+    assert events == [("prepare", ARCHS[1:]), ("compute", 2), ("compute", 2)]
+    events.clear()
+    run_resumable(tasks, compute, store, chunk_size=2, progress=False, prepare=prepare)
+    assert events == []  # everything stored: nothing to prepare for
+
+
+def test_ctrl_c_while_preparing_stops_cleanly(store):
+    tasks = make_tasks("nb201", ARCHS, [0], PROXIES, CH, BH)
+
+    def prepare(pending, bar):
+        with bar.phase("compiling", label="compiling"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(SweepInterrupted) as ei:
+        run_resumable(tasks, FakeCompute(), store, chunk_size=2, progress=False, prepare=prepare)
+    assert ei.value.summary.tasks_computed == 0 and ei.value.summary.tasks_remaining == 5
+
+
+def test_eta_after_the_first_chunk_leaves_out_compilation(store):
+    """The issue's sweep: 8 tasks in 2 chunks, 3 min 14 s of compiling, then about 3 s per task
+    (the first chunk a little slower: eager primitives compile on first use). The ETA after the
+    first chunk used to be 3 min 14 s for 11 s of work left."""
+    clock, lines = FakeClock(), []
+    bar = Progress(desc="nb201 sweep", unit="task", write=lines.append, clock=clock)
+    chunk_seconds = iter([14.0, 11.0])
+    comp = FakeCompute()
+
+    def compute(chunk):
+        clock.t += next(chunk_seconds)
+        return comp(chunk)
+
+    def prepare(pending, progress):
+        with progress.phase("compiling the nb201 program for synflow", label="compiling"):
+            clock.t += 194.0
+
+    tasks = make_tasks("nb201", ["a", "bb", "ccc", "dddd", "e", "f", "g", "h"], [0], PROXIES,
+                       CH, BH)
+    run_resumable(tasks, compute, store, chunk_size=4, progress=bar, prepare=prepare)
+    assert lines[1:3] == ["nb201 sweep: compiling the nb201 program for synflow ...",
+                          "nb201 sweep: compiling done in 3 min 14 s"]
+    assert lines[3] == ("nb201 sweep: 4/8 (50.0%) 3.50 s/task elapsed 0:03:28 "
+                        "(compiling 0:03:14) ETA 0:00:14")  # 11 s were left
+    # the second chunk's rate, then the final line's average over the work time
+    assert " 8/8 (100.0%) 2.75 s/task elapsed 0:03:39 (compiling 0:03:14) ETA 0:00:00" in lines[4]
+    assert lines[5] == "nb201 sweep: 8/8 (100.0%) 3.12 s/task elapsed 0:03:39 (compiling 0:03:14)"
+
+
 def test_progress_rate_limit_and_eta():
     clock, lines = FakeClock(), []
     p = Progress(100, desc="d", unit="it", write=lines.append, clock=clock)
@@ -195,6 +257,43 @@ def test_progress_rate_limit_and_eta():
     assert len(lines) == 3 and "ETA" not in lines[2] and "30/100" in lines[2]
 
 
+def test_progress_first_sample_stands_only_until_a_second():
+    clock, lines = FakeClock(), []
+    p = Progress(12, unit="task", write=lines.append, clock=clock, smoothing=0.3)
+    clock.t += 20.0  # first chunk: 4 tasks, one-time costs included
+    p.update(4)
+    assert p.rate == pytest.approx(0.2) and lines[-1].endswith("ETA 0:00:40")
+    clock.t += 8.0  # second chunk: the steady rate replaces the first sample
+    p.update(4)
+    assert p.rate == pytest.approx(0.5) and lines[-1].endswith("ETA 0:00:08")
+    clock.t += 4.0  # from the third on: an exponential moving average
+    p.update(2)
+    assert p.rate == pytest.approx(0.3 * 0.5 + 0.7 * 0.5)
+
+
+def test_progress_phase_is_reported_and_left_out_of_the_rate():
+    clock, lines = FakeClock(), []
+    p = Progress(10, desc="d", unit="task", write=lines.append, clock=clock)
+    with p.phase("compiling the program (first run only)", label="compiling"):
+        clock.t += 42.25
+    assert lines == ["d: compiling the program (first run only) ...",
+                     "d: compiling done in 42.2 s"]
+    clock.t += 5.0
+    assert p.rate == pytest.approx(0.0)
+    p.update(5)
+    assert lines[-1] == "d: 5/10 (50.0%) 1.0 task/s elapsed 0:00:47 (compiling 0:00:42) ETA 0:00:05"
+    with pytest.raises(RuntimeError):  # a failed phase: no "done" line, its time still left out
+        with p.phase("loading", label="loading"):
+            clock.t += 100.0
+            raise RuntimeError
+    assert lines[-1] == "d: loading ..."
+    clock.t += 5.0
+    p.update(5)
+    p.close()
+    assert lines[-1] == ("d: 10/10 (100.0%) 1.0 task/s elapsed 0:02:32 "
+                         "(compiling 0:00:42, loading 0:01:40)")
+
+
 def test_progress_unknown_total_and_disabled():
     clock, lines = FakeClock(), []
     with Progress(None, unit="arch", write=lines.append, clock=clock) as p:
@@ -208,6 +307,10 @@ def test_progress_unknown_total_and_disabled():
         q.update(5)
         q.write("hello")
     assert quiet == [] and q.n == 5
+    nothing: list[str] = []
+    with Progress(0, write=nothing.append, clock=clock):
+        pass  # a rerun with everything stored: no "0/0 (100.0%) ? task/s" line
+    assert nothing == []
 
 
 def test_progress_default_writes_stderr(capsys):
@@ -223,3 +326,5 @@ def test_formatters():
     assert format_rate(0.5, "it") == "2.00 s/it"
     assert format_rate(12.34, "it") == "12.3 it/s"
     assert format_rate(0.0, "it") == "? it/s"
+    assert [format_seconds(s) for s in (3.04, 59.9, 59.96, 194.4, 3599.4, 3725)] == [
+        "3.0 s", "59.9 s", "1 min 0 s", "3 min 14 s", "59 min 59 s", "1:02:05"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Mapping
 
-import chex
 import jax
 import jax.numpy as jnp
 
@@ -43,8 +42,9 @@ class Context:
 
     def __init__(self, apply_fn: ApplyFn, variables: Variables, batch: Any, key: Array | None):
         images, labels = batch.images, batch.labels
-        chex.assert_rank(images, 4)
-        chex.assert_rank(labels, 1)
+        if images.ndim != 4 or labels.ndim != 1:
+            raise ValueError(f"batch images must be NHWC (rank 4) and labels rank 1, got "
+                             f"shapes {images.shape} and {labels.shape}")
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"batch has {images.shape[0]} images but {labels.shape[0]} labels")

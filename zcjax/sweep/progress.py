@@ -6,9 +6,19 @@ of batch jobs (SLURM, cloud TPU VMs), which is where long sweeps run. This
 reporter instead emits one complete line at most every ``interval`` seconds,
 through any ``write(str)`` callable: the default prints to ``sys.stderr``;
 pass ``absl.logging.info`` (or ``logging.getLogger(...).info``) to route the
-lines through a logger. Example line::
+lines through a logger. Example lines::
 
-    sweep: 1200/15625 (7.7%) 41.3 task/s elapsed 0:00:29 ETA 0:05:49
+    sweep: compiling the nb201 program for synflow, snip (cached in ...) ...
+    sweep: compiling done in 3 min 14 s
+    sweep: 1200/15625 (7.7%) 41.3 task/s elapsed 0:03:43 (compiling 0:03:14) ETA 0:05:49
+
+Rates and ETAs count work only. One-time work that is not per item (compiling
+a program before the first item) runs as a :meth:`Progress.phase`: it is
+announced, timed and left out of the rate. The first rate sample still pays
+the costs that come with the first items (JAX compiles each primitive of an
+eager computation on its first use, caches fill), so it stands only until a
+second sample exists; from then on the rate is an exponential moving average
+of the later samples.
 
 With an unknown total the count, rate and elapsed time are shown without
 percentage or ETA.
@@ -16,13 +26,14 @@ percentage or ETA.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Progress", "format_duration", "format_rate"]
+__all__ = ["Progress", "format_duration", "format_rate", "format_seconds"]
 
 
 def format_duration(seconds: float) -> str:
@@ -31,6 +42,16 @@ def format_duration(seconds: float) -> str:
         return "?"
     s = int(round(seconds))
     return f"{s // 3600}:{(s // 60) % 60:02d}:{s % 60:02d}"
+
+
+def format_seconds(seconds: float) -> str:
+    """``12.3 s`` below a minute, ``3 min 14 s`` below an hour, else ``H:MM:SS``."""
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    if seconds < 3599.5:
+        s = int(round(seconds))
+        return f"{s // 60} min {s % 60} s"
+    return format_duration(seconds)
 
 
 def format_rate(rate: float, unit: str) -> str:
@@ -61,9 +82,11 @@ class Progress:
       clock: monotonic time source (injectable for tests).
       smoothing: weight of the newest interval in the exponential moving
         average of the rate used for the ETA (1.0 = last interval only,
-        small = close to the overall average).
+        small = close to the overall average). The first interval's rate is
+        replaced, not averaged, by the second's (module doc).
 
-    Use as a context manager, or call :meth:`close` at the end.
+    Use as a context manager, or call :meth:`close` at the end. Wrap one-time
+    work that should not count as per-item time in :meth:`phase`.
     """
 
     def __init__(self, total: int | None = None, *, desc: str = "", unit: str = "it",
@@ -85,6 +108,8 @@ class Progress:
         self._last_t = self.start  # time of the last rate sample / emitted line
         self._last_n = 0
         self._rate: float | None = None
+        self._samples = 0
+        self.phases: dict[str, float] = {}  # label -> seconds spent in phases of that label
         self.closed = False
 
     # -------------------------------------------------------------- updates
@@ -100,36 +125,65 @@ class Progress:
         dt = now - self._last_t
         if dt > 0 and self.n > self._last_n:
             inst = (self.n - self._last_n) / dt
-            self._rate = inst if self._rate is None else (
+            # The first sample carries the first items' one-time costs: the second replaces it.
+            self._rate = inst if self._samples < 2 else (
                 self._alpha * inst + (1.0 - self._alpha) * self._rate)
+            self._samples += 1
         self._last_t = now
         self._last_n = self.n
 
+    @contextlib.contextmanager
+    def phase(self, message: str, label: str = "preparing") -> Iterator[None]:
+        """Announces, times and reports one-time work that is not per-item time.
+
+        Writes ``message`` (with `` ...``) when the phase starts and ``<label> done in
+        <time>`` when it ends; its time is left out of the rate and the ETA, and shown
+        beside the elapsed time as ``(<label> H:MM:SS)``. A phase that raises writes
+        nothing more, but its time is still left out.
+        """
+        self.write(f"{message} ...")
+        t0 = self._clock()
+        try:
+            yield
+        finally:
+            dt = max(self._clock() - t0, 0.0)
+            self.phases[label] = self.phases.get(label, 0.0) + dt
+            self._last_t += dt  # the next rate sample covers work time only
+        self.write(f"{label} done in {format_seconds(dt)}")
+
     @property
     def elapsed(self) -> float:
-        """Seconds since creation."""
+        """Seconds since creation (phases included)."""
         return self._clock() - self.start
+
+    def _work_time(self, now: float) -> float:
+        return now - self.start - sum(self.phases.values())
 
     @property
     def rate(self) -> float:
-        """Smoothed items per second (overall average before the first sample)."""
+        """Smoothed items per second of work, phases left out (the overall average before
+        the first sample)."""
         if self._rate is not None:
             return self._rate
-        el = self.elapsed
-        return self.n / el if el > 0 else math.nan
+        work = self._work_time(self._clock())
+        return self.n / work if work > 0 else math.nan
 
     def format(self, now: float | None = None, *, final: bool = False) -> str:
         """The status line for the current state."""
         now = self._clock() if now is None else now
         elapsed = now - self.start
         prefix = f"{self.desc}: " if self.desc else ""
-        rate = (self.n / elapsed if elapsed > 0 else math.nan) if final else self.rate
+        work = self._work_time(now)
+        rate = (self.n / work if work > 0 else math.nan) if final else self.rate
         if self.total is None:
             count = f"{self.n} {self.unit}"
         else:
             pct = 100.0 * self.n / self.total if self.total else 100.0
             count = f"{self.n}/{self.total} ({pct:.1f}%)"
         line = f"{prefix}{count} {format_rate(rate, self.unit)} elapsed {format_duration(elapsed)}"
+        if self.phases:
+            line += " (" + ", ".join(f"{label} {format_duration(t)}"
+                                     for label, t in self.phases.items()) + ")"
         if self.total is not None and not final:
             remaining = max(self.total - self.n, 0)
             eta = 0.0 if remaining == 0 else (remaining / rate if rate and rate > 0 else math.inf)
@@ -146,10 +200,15 @@ class Progress:
             self._write(f"{self.desc}: {message}" if self.desc else message)
 
     def close(self) -> None:
-        """Print the final line (count, overall average rate, elapsed); idempotent."""
+        """Print the final line (count, average rate over work time, elapsed); idempotent.
+
+        Nothing is printed when there was nothing to do (a total of 0).
+        """
         if self.closed:
             return
         self.closed = True
+        if self.total == 0 and self.n == 0:
+            return
         self._emit(self._clock(), final=True)
 
     def __enter__(self) -> "Progress":

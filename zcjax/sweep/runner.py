@@ -6,9 +6,12 @@
 1. one :meth:`ResultStore.stored_proxies` query per sweep setting (normally one in
    total) finds what is stored already; tasks whose proxies are all stored
    are skipped, partially stored tasks are reduced to their missing proxies;
-2. the remaining tasks are cut into chunks of ``chunk_size`` and handed to
+2. if anything is left to compute, ``prepare`` (optional) does the sweep's one-time work
+   (the engine compiles its programs there), as a :meth:`Progress.phase`, so that it is
+   reported and not counted as per-task time;
+3. the remaining tasks are cut into chunks of ``chunk_size`` and handed to
    ``compute``;
-3. each chunk's records are validated and written in one transaction right
+4. each chunk's records are validated and written in one transaction right
    after the chunk is computed, then dropped, so memory is bounded by one
    chunk, and a crash (even ``SIGKILL``) loses at most the chunk in flight.
    Rerunning the same call resumes exactly where the store left off.
@@ -22,7 +25,7 @@ side files into the store. A read-only store is refused before anything is
 computed. After each chunk the WAL is checkpointed into the main file, and
 fully at the end of the run.
 
-Nothing here depends on JAX: ``compute`` is any callable.
+Nothing here depends on JAX: ``compute`` and ``prepare`` are any callables.
 """
 
 from __future__ import annotations
@@ -272,7 +275,9 @@ def _write_chunk(store: ResultStore, records: list[Record], retries: int,
 def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterable[Record]],
                   store: ResultStore, *, chunk_size: int,
                   progress: bool | Progress = True, desc: str = "sweep",
-                  write_retries: int = 2, retry_wait_s: float = 1.0) -> SweepSummary:
+                  write_retries: int = 2, retry_wait_s: float = 1.0,
+                  prepare: Callable[[list[Task], Progress], Any] | None = None
+                  ) -> SweepSummary:
     """Compute and store every task's missing scores; resumable after any crash.
 
     Args:
@@ -292,6 +297,11 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
       write_retries: how often a write that found the store locked (after
         waiting the store's timeout) is retried before the chunk is spilled.
       retry_wait_s: pause before the first retry (doubled for the second, ...).
+      prepare: called once, before the first chunk and only if there is something to
+        compute, with the tasks to compute (reduced to their missing proxies) and the
+        :class:`Progress`: one-time work goes there (e.g. compiling), wrapped in
+        ``progress.phase(message, label)`` so that it is announced, timed, and left out
+        of the per-task rate and the ETA. A Ctrl-C in it stops the run like one in a chunk.
 
     Returns:
       A :class:`SweepSummary`.
@@ -375,6 +385,8 @@ def run_resumable(tasks: Sequence[Task], compute: Callable[[list[Task]], Iterabl
             elapsed_s=time.monotonic() - t_start, interrupted=interrupted, spilled=spilled)
 
     try:
+        if prepare is not None and pending:
+            prepare(list(pending), bar)
         for lo in range(0, len(pending), chunk_size):
             chunk = pending[lo:lo + chunk_size]
             t0 = time.monotonic()
