@@ -139,7 +139,9 @@ def sow_hooked(module: nn.Module, value: Array, hooks: int) -> None:
 class Conv(nn.Module):
     """A 2-D convolution (NHWC) with PyTorch's symmetric padding and default init.
 
-    ``hooks``: forward hooks of the reference model that see the output (see module doc).
+    ``groups`` splits the input channels as PyTorch's ``groups`` (``groups == in_channels``:
+    depthwise); ``dilation`` spaces the kernel taps. ``hooks``: forward hooks of the reference
+    model that see the output (see module doc).
     """
 
     features: int
@@ -148,15 +150,22 @@ class Conv(nn.Module):
     padding: int = 0
     use_bias: bool = False
     hooks: int = 1
+    groups: int = 1
+    dilation: int = 1
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        fan_in = x.shape[-1] * self.kernel_size * self.kernel_size
+        if x.shape[-1] % self.groups or self.features % self.groups:
+            raise ValueError(f"groups={self.groups} must divide the input channels "
+                             f"({x.shape[-1]}) and the output channels ({self.features})")
+        fan_in = x.shape[-1] // self.groups * self.kernel_size * self.kernel_size
         y = nn.Conv(
             self.features,
             (self.kernel_size, self.kernel_size),
             strides=(self.stride, self.stride),
             padding=((self.padding, self.padding), (self.padding, self.padding)),
+            kernel_dilation=(self.dilation, self.dilation),
+            feature_group_count=self.groups,
             use_bias=self.use_bias,
             kernel_init=torch_kernel_init,
             bias_init=torch_bias_init(fan_in),
