@@ -1,0 +1,11 @@
+"""The DARTS search space as NAS-Bench-301 trained it (Siems et al., 2020)."""
+
+from zcjax.spaces.nb301.genotype import (
+    CONCAT,
+    DARTS_V1,
+    DARTS_V2,
+    OPS,
+    DartsGenotype,
+    as_genotype,
+    sample,
+)
