@@ -9,3 +9,5 @@ from zcjax.spaces.nb301.genotype import (
     as_genotype,
     sample,
 )
+from zcjax.spaces.nb301.ops import CONVENTIONS, DilConv, FactorizedReduce, OpConvention, SepConv
+from zcjax.spaces.nb301.network import Cell, NB301Network, build, init, stage_layout
