@@ -11,3 +11,4 @@ from zcjax.spaces.nb301.genotype import (
 )
 from zcjax.spaces.nb301.ops import CONVENTIONS, DilConv, FactorizedReduce, OpConvention, SepConv
 from zcjax.spaces.nb301.network import Cell, NB301Network, build, init, stage_layout
+from zcjax.spaces.nb301.cost import flops, param_count
