@@ -49,9 +49,9 @@ SepConv, a pool and the identity, 1. The NASLib convention's BN after a pool, wh
 lacks, is counted as NASLib nests it (``nn.Sequential(pool, BN)`` inside the pool primitive: 3).
 The network (:mod:`zcjax.spaces.nb301.network`) adds the stem (conv 1; BN and the stem's
 ``nn.Sequential`` 2) and each cell's concatenated output (the ``Cell`` module, 1); the pooled
-features and the logits, one value per channel, score 0 in MeCo and are not sown. MeCo itself
-only published NAS-Bench-101 / -201 correlations; these counts apply its hooking rule to its own
-DARTS network.
+features and the logits, one value per channel, score 0 in MeCo and are not sown. MeCo's
+repository scores NAS-Bench-101 / -201 networks only (``correlation/``) and uses its DARTS network
+for training; these counts apply its hooking rule to that network.
 """
 
 from __future__ import annotations
