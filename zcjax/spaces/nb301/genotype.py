@@ -75,6 +75,10 @@ NUM_PAIRS = 2 * NUM_NODES
 #: The nodes a cell concatenates into its output.
 CONCAT: tuple[int, ...] = tuple(range(NUM_INPUTS, NUM_INPUTS + NUM_NODES))
 
+#: Architectures up to the order of a node's two pairs: per cell, node ``k + 2`` has
+#: ``C(k + 2, 2)`` input pairs and ``7 ** 2`` op pairs; 1,037,664,180 cells of each type.
+NUM_ARCHITECTURES = (1 * 3 * 6 * 10 * len(OPS) ** NUM_PAIRS) ** 2  # about 1.08e18
+
 #: Longest architecture string accepted (the DARTS notation takes ~430 characters; this bounds
 #: the work of parsing hostile input).
 MAX_STRING_LENGTH = 4096
@@ -297,8 +301,9 @@ def sample(n: int, seed: int = 0) -> list[DartsGenotype]:
     (an op per edge, an input pair ``i_j`` per node, uniform) and of NASLib's
     ``NasBench301SearchSpace.sample_random_architecture`` (``np.random.choice(i + 2, 2,
     replace=False)`` and uniform ops). The random stream is NumPy's ``default_rng(seed)``, not
-    the references'. A draw whose canonical form was already drawn is redrawn (about one in
-    10**18), so the ``n`` architectures are distinct, in the order drawn.
+    the references'. A draw whose canonical form was already drawn is redrawn (a chance of about
+    ``n`` in :data:`NUM_ARCHITECTURES`), so the ``n`` architectures are distinct, in the order
+    drawn.
     """
     n = check_int(n, "n", 1)
     rng = np.random.default_rng(check_seed(seed))

@@ -45,7 +45,7 @@ class NB301Space(base.SearchSpace):
 
     name = "nb301"
     description = ("NAS-Bench-301 (Siems et al., 2020): the DARTS space, normal and reduction "
-                   "cells of 4 nodes x 2 inputs x 7 ops, ~10^18 architectures")
+                   "cells of 4 nodes x 2 inputs x 7 ops, 1.08e18 architectures")
     Config = NB301Config
     proxy_options = {"epsilon": {"weights": EPSILON_WEIGHTS},
                      "epsilon_f64": {"weights": EPSILON_WEIGHTS}}
