@@ -73,6 +73,7 @@ def test_darts_notation_round_trips():
     for g in G.sample(20, seed=1) + [G.DARTS_V1]:
         assert SPACE.parse(SPACE.format(g)) == g
         assert G.DartsGenotype.from_naslib(g.to_naslib()) == g
+        assert G.DartsGenotype.from_naslib(np.array(g.to_naslib())) == g
         assert hash(g) == hash(SPACE.parse(str(g)))
 
 

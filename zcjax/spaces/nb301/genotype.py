@@ -221,7 +221,10 @@ class DartsGenotype:
     @classmethod
     def from_naslib(cls, compact: Any) -> "DartsGenotype":
         """The genotype of NASLib's ``compact`` encoding: ``(normal, reduce)``, each eight
-        ``(input, op index)`` pairs (op indices into :data:`OPS`)."""
+        ``(input, op index)`` pairs (op indices into :data:`OPS`); nested sequences or an
+        integer array of shape (2, 8, 2)."""
+        if isinstance(compact, np.ndarray):
+            compact = compact.tolist()
         if isinstance(compact, (str, bytes)) or not isinstance(compact, Sequence) \
                 or len(compact) != len(CELL_TYPES):
             raise ValueError("NASLib encoding: expected [normal, reduce], two lists of "
