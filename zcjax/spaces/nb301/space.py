@@ -1,0 +1,110 @@
+"""NAS-Bench-301 as a :class:`~zcjax.spaces.base.SearchSpace` (the object the engine uses)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from zcjax import validation
+from zcjax.spaces import base
+from zcjax.spaces.nb301 import cost, genotype, network, ops
+from zcjax.spaces.nb301.genotype import DartsGenotype
+
+#: Epsilon's constant weights: epsinas (``egracheva/epsinas``) publishes pairs for
+#: NAS-Bench-101, -201 and -NLP only, none for a DARTS-like space; NAS-Bench-301 takes the
+#: NAS-Bench-201 pair, the proxy's default (``zcjax.proxies.epsilon.EPSILON_WEIGHTS["nb201"]``),
+#: stated here so that the choice is explicit.
+EPSILON_WEIGHTS = (1e-7, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class NB301Config(base.NetworkConfig):
+    """The DARTS evaluation network as NAS-Bench-301 trained it.
+
+    Attributes:
+      num_classes: classifier outputs (10: CIFAR-10).
+      channels: ``C`` of the first cells (32 in NAS-Bench-301 and in NASLib's zero-cost
+        scores).
+      layers: the number of cells (8), reductions at ``layers // 3`` and ``2 layers // 3``.
+      convention: the op convention (:data:`zcjax.spaces.nb301.ops.CONVENTIONS`): ``naslib``
+        (default, the network behind NAS-Bench-Suite-Zero's NB301 zero-cost scores) or
+        ``darts`` (DARTS's evaluation ops).
+    """
+
+    channels: int = 32
+    layers: int = 8
+    convention: str = "naslib"
+
+
+class NB301Space(base.SearchSpace):
+    """The DARTS space as NAS-Bench-301 trained it (Siems et al., 2020; Liu et al., ICLR 2019).
+
+    Architectures are :class:`~zcjax.spaces.nb301.genotype.DartsGenotype` objects or strings in
+    the DARTS notation (NASLib's integer encoding as a string is also read).
+    """
+
+    name = "nb301"
+    description = ("NAS-Bench-301 (Siems et al., 2020): the DARTS space, normal and reduction "
+                   "cells of 4 nodes x 2 inputs x 7 ops, 1.08e18 architectures")
+    Config = NB301Config
+    proxy_options = {"epsilon": {"weights": EPSILON_WEIGHTS},
+                     "epsilon_f64": {"weights": EPSILON_WEIGHTS}}
+    nan_proxies = {
+        "epsilon": "the reference's float32 forward with the NAS-Bench-201 constants underflows "
+                   "at w = 1e-7 in NAS-Bench-301's 8-cell network (constant output): NaN for "
+                   "each of the 8 table cells checked (rows 0, 97, ..., 679; C=32, batch 16); "
+                   "epsilon_f64 scores them",
+    }
+
+    @property
+    def arch_type(self) -> type:
+        return DartsGenotype
+
+    def parse(self, text: str) -> DartsGenotype:
+        return DartsGenotype.from_string(text)
+
+    def format(self, arch: Any) -> str:
+        return self.as_arch(arch).to_string()
+
+    def canonical(self, arch: Any) -> str:
+        return self.as_arch(arch).canonical().to_string()
+
+    def sample(self, n: int, seed: int = 0) -> list[DartsGenotype]:
+        return genotype.sample(n, seed)
+
+    def check_config(self, config: NB301Config) -> NB301Config:
+        super().check_config(config)
+        for field in ("channels", "layers", "num_classes"):
+            validation.check_int(getattr(config, field), field, 1)
+        ops.get_convention(config.convention)
+        return config
+
+    def tiny_config(self) -> NB301Config:
+        # Cell 0 normal, cells 1 and 2 reductions (the second after a reduction): every kind of
+        # cell and preprocessing.
+        return NB301Config(channels=4, layers=3)
+
+    def input_spec(self, config: NB301Config) -> base.InputSpec:
+        return base.InputSpec("images", (32, 32, 3), "float32")
+
+    def build(self, arch: Any, config: NB301Config) -> network.NB301Network:
+        return network.build(self.as_arch(arch), channels=config.channels, layers=config.layers,
+                             num_classes=config.num_classes, convention=config.convention)
+
+    def param_count(self, arch: Any, config: NB301Config) -> int:
+        return cost.param_count(self.as_arch(arch), channels=config.channels,
+                                layers=config.layers, num_classes=config.num_classes,
+                                convention=config.convention)
+
+    def flops(self, arch: Any, config: NB301Config) -> int:
+        return cost.flops(self.as_arch(arch), channels=config.channels, layers=config.layers,
+                          num_classes=config.num_classes,
+                          image_size=self.input_spec(config).shape[0])
+
+    def benchmark(self) -> base.Benchmark:
+        from zcjax.benchmarks.nb301 import BENCHMARK
+
+        return BENCHMARK
+
+
+SPACE = base.register(NB301Space())
