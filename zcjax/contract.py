@@ -31,7 +31,8 @@ asks for the collection):
 =================  ================================================================  ==========
 tag                value                                                             read by
 =================  ================================================================  ==========
-``relu_in``        the input of every ReLU                                           nwot
+``relu_in``        the input of every ReLU (a recurrent cell without ReLUs: the output   nwot
+                   of every activation, whose positive entries are its active code)
 ``conv_out``       the output of every convolution (before batch norm)               meco_conv,
                                                                                      croze_paper
 ``bn_var``         every batch norm's per-channel batch variance (biased), with       zen

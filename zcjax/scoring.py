@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from zcjax import contract
+from zcjax import contract, validation
 from zcjax import proxies as proxies_lib
 from zcjax.proxies.context import Context
 
@@ -209,7 +209,8 @@ def score(
 
 
 def _log_non_finite(model, scores, seeds) -> None:
-    label = getattr(getattr(model, "genotype", None), "to_string", lambda: type(model).__name__)()
+    arch = getattr(model, "genotype", None) or getattr(model, "recipe", None)
+    label = validation.cap(getattr(arch, "to_string", lambda: type(model).__name__)())
     for name, values in scores.items():
         for seed, value in zip(seeds, values):
             if not np.isfinite(value):

@@ -263,7 +263,7 @@ def _validate(nodes: tuple[Node, ...]) -> None:
         if k is not None:
             outputs.append(k)
     num_hidden = len(outputs)
-    if sorted(outputs) != list(range(num_hidden)):
+    if not outputs or sorted(outputs) != list(range(num_hidden)):
         missing = sorted(set(range(max(outputs, default=0) + 1)) - set(outputs))
         raise ValueError(f"missing output(s) {', '.join(h_new(k) for k in missing)}: the new "
                          f"hidden states must be h_new_0 .. h_new_{{n-1}}")

@@ -101,8 +101,11 @@ class NBNLPSpace(base.SearchSpace):
         """Streams of the bundled text when its words fit the vocabulary (``seed`` picks the
         start position), else uniform random tokens."""
         seed = validation.check_seed(seed)
-        if data.corpus().vocab_size <= config.num_classes:
-            return data.scoring_batch(config, size=size, start=seed)
+        size = validation.check_int(size, "size", 1)
+        words = data.corpus()
+        positions = len(words.train) // size - config.seq_len  # valid starts: 0 .. positions-1
+        if words.vocab_size <= config.num_classes and positions > 0:
+            return data.scoring_batch(config, size=size, start=seed % positions)
         return data.random_batch(config, size, seed)
 
     def param_count(self, arch: Any, config: NBNLPConfig) -> int:
