@@ -4,7 +4,9 @@ data, and token batches for language models.
 Every image batch is a :class:`Batch` of NHWC ``float32`` images, normalised per channel, and
 ``int32`` labels; a language model's batch is a :class:`TokenBatch` of ``int32`` token ids and
 their next tokens (built from text by :mod:`zcjax.text`). Both expose ``inputs`` and ``labels``,
-which is what proxies read. Most proxies score an architecture on a single mini-batch (Abdelfattah et al., "Zero-Cost
+which is what proxies read.
+
+Most proxies score an architecture on a single mini-batch (Abdelfattah et al., "Zero-Cost
 Proxies for Lightweight NAS", ICLR 2021; Mellor et al., "Neural Architecture Search without
 Training", ICML 2021), so one deterministic batch is what a proxy needs:
 

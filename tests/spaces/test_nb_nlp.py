@@ -109,7 +109,8 @@ def test_invalid_recipes_are_a_clear_error(nodes, message):
 
 
 def test_repeated_node_in_the_json_text_is_an_error():
-    text = '{"h_new_0": {"op": "linear", "input": ["x"]}, "h_new_0": {"op": "linear", "input": ["x"]}}'
+    node = '"h_new_0": {"op": "linear", "input": ["x"]}'
+    text = "{" + node + ", " + node + "}"
     with pytest.raises(ValueError, match="defined twice"):
         SPACE.parse(text)
 
@@ -390,3 +391,18 @@ def test_scoring_batch_is_the_references():
 
 def test_benchmark_is_none_without_logs(tmp_path):
     assert SPACE.benchmark(tmp_path) is None
+
+
+def test_scoring_batch_reads_the_users_ptb(tmp_path):
+    folder = tmp_path / "ptb"
+    folder.mkdir()
+    for split, line in (("train", " a b c d e f g h i j k l \n"), ("valid", " a b \n"),
+                        ("test", " c d \n")):
+        (folder / f"ptb.{split}.txt").write_text(line)
+    config = SPACE.config(num_classes=13, seq_len=3)
+    batch = nb_nlp.scoring_batch(config, size=2, source="ptb", root=tmp_path)
+    # ids by first appearance (a=0 .. l=11, <eos>=12); two streams of 6 (the 13th id dropped)
+    np.testing.assert_array_equal(batch.tokens, [[0, 1, 2], [6, 7, 8]])
+    np.testing.assert_array_equal(batch.labels, [[1, 2, 3], [7, 8, 9]])
+    with pytest.raises(ValueError, match="unknown text source"):
+        nb_nlp.scoring_batch(config, source="wikitext")

@@ -99,8 +99,8 @@ class NBNLPBenchmark(Benchmark):
     datasets: tuple[str, ...] = ("ptb",)
     metrics = tuple(METRICS)
     higher_is_better = {m: False for m in METRICS}
-    source = ("NAS-Bench-NLP training logs (Klyuchnikov et al. 2020, fmsnew/nas-bench-nlp-release), "
-              "the user's copy")
+    source = ("NAS-Bench-NLP training logs (Klyuchnikov et al. 2020, "
+              "fmsnew/nas-bench-nlp-release), the user's copy")
 
     def __init__(self, records: Iterable[Mapping[str, Any]], source: str | None = None):
         self._values: dict[str, dict[str, dict[str, float]]] = {}

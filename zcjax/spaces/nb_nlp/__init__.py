@@ -1,4 +1,4 @@
-"""The NAS-Bench-NLP search space (Klyuchnikov et al., 2020): recurrent cells of a PTB language model.
+"""The NAS-Bench-NLP search space (Klyuchnikov et al., 2020): recurrent cells of a language model.
 
 ``zcjax.spaces.get("nb_nlp")`` is :data:`SPACE`, the protocol object the engine uses.
 

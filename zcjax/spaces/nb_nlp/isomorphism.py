@@ -61,7 +61,8 @@ def merge_duplicates(recipe: Recipe) -> list[Node]:
         groups.setdefault(key[name], []).append(name)
     keep = {}
     for members in groups.values():
-        outputs = sorted((m for m in members if _is_output(m)), key=lambda m: hidden_index(m, "new"))
+        outputs = sorted((m for m in members if _is_output(m)),
+                         key=lambda m: hidden_index(m, "new"))
         keep.update({m: (outputs or members)[0] for m in members})
     nodes = []
     for name in recipe.order:

@@ -53,6 +53,11 @@ class NBNLPSpace(base.SearchSpace):
     Config = NBNLPConfig
     proxy_options: Mapping[str, Mapping[str, Any]] = {"epsilon": _EPSILON,
                                                       "epsilon_f64": _EPSILON}
+    nan_proxies: Mapping[str, str] = {
+        name: ("a cell whose first output unit is constant over the batch (e.g. it does not "
+               "read x, or its gates saturate) normalises 0 by 0; the reference's own run over "
+               "the benchmark warns of this division on some cells")
+        for name in ("epsilon", "epsilon_f64")}
 
     @property
     def arch_type(self) -> type:
