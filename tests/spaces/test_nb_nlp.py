@@ -363,6 +363,7 @@ def test_epsilon_on_a_tiny_recurrent_cell_equals_a_hand_computation():
     variables = {"params": model.init(jax.random.key(1), batch.tokens)["params"]}
     weights = SPACE.proxy_options["epsilon"]["weights"]
     assert weights == (1e-5, 1e-3) and SPACE.proxy_options["epsilon"]["scheme"] == "recurrent"
+    assert eps.epsilon_for("NAS-Bench-NLP") == weights  # Reproduce.ipynb: weights = [1e-5, 1e-3]
     expected = _hand_epsilon(np.asarray(batch.tokens), config.num_classes, 3, weights)
     got = eps.epsilon(model.apply, variables, batch, weights=weights, scheme="recurrent",
                       dtype=jnp.float64)
@@ -370,6 +371,8 @@ def test_epsilon_on_a_tiny_recurrent_cell_equals_a_hand_computation():
     # float32, as the reference computes: the same up to its rounding of the small outputs
     got32 = eps.epsilon(model.apply, variables, batch, weights=weights, scheme="recurrent")
     np.testing.assert_allclose(float(got32), expected, rtol=0.05)
+    with pytest.raises(ValueError, match="unknown epsilon scheme"):
+        eps.epsilon(model.apply, variables, batch, scheme="lstm")
     # the network's own initialisation does not enter
     other = {"params": model.init(jax.random.key(2), batch.tokens)["params"]}
     assert float(eps.epsilon(model.apply, other, batch, weights=weights, scheme="recurrent",
