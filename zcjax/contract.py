@@ -13,7 +13,9 @@ Calling a network
   normalises with the batch's statistics, as every zero-cost reference scores in ``train()``
   mode). A compile-once network (a supernet) adds :data:`ARCHITECTURE` (the architecture as
   data) and :data:`PRESENCE`.
-- ``inputs`` are what the space's batches hold (NHWC images for the vision spaces).
+- ``inputs`` are what the space's batches hold: float32 NHWC images ``(N, H, W, C)`` for the
+  vision spaces, int32 token ids ``(N, T)`` for the language-model spaces
+  (:func:`input_kind` tells them apart).
 - ``use_bn=False`` gives the network that the references' ``get_prunable_copy(bn=False)``
   builds for SynFlow: batch norm removed where the reference removes it (each space documents
   where; NAS-Bench-201 keeps the reduction blocks' batch norm, as its reference does).
@@ -30,7 +32,8 @@ asks for the collection):
 =================  ================================================================  ==========
 tag                value                                                             read by
 =================  ================================================================  ==========
-``relu_in``        the input of every ReLU                                           nwot
+``relu_in``        the input of every ReLU (a recurrent cell without ReLUs: the output   nwot
+                   of every activation, whose positive entries are its active code)
 ``conv_out``       the output of every convolution (before batch norm)               meco_conv,
                                                                                      croze_paper
 ``bn_var``         every batch norm's per-channel batch variance (biased), with       zen
@@ -42,6 +45,8 @@ tag                value                                                        
                    (sown by the network's top module)
 ``stage_of``       ``{path prefix: stage index}``: which ``stage_out`` feature the   croze
                    layers under a parameter-path prefix are compared on (top module)
+``rnn_out``        the output sequence ``(N, T, H)`` of every recurrent layer, in     epsilon
+                   order (language models)
 =================  ================================================================  ==========
 
 Weighted sites
@@ -66,6 +71,22 @@ references' ``get_layer_metric_array`` does: a parameter named ``kernel`` whose 
 named ``conv`` or ``dense`` (:func:`is_layer_weight`). Spaces build every convolution and linear
 layer from :mod:`zcjax.spaces.layers`, whose modules name their kernels so. Biases and
 batch-norm parameters are left out.
+
+Token inputs
+------------
+A network whose inputs are token ids (a language model) reads them through an embedding and
+passes the embedded sequence ``(N, T, E)`` through ``self.perturb(EMBEDDED, ...)`` in its top
+module, so a proxy can differentiate with respect to the continuous input it actually computes
+with (the input Jacobian of jacob_cov, the references' gradient with respect to the
+embeddings). Called with float inputs of shape ``(N, T, E)`` instead of ids, such a network
+takes them as that embedded sequence and skips the lookup (the data-free proxies feed an
+all-ones embedded input, as they feed all-ones images). Its logits are ``(N, T, V)``: one
+prediction of the next token per position.
+
+A recurrent network sows the output sequence of each recurrent layer under :data:`RNN_OUT`
+(``(N, T, H)``, before any dropout), and starts every layer from the hidden state
+``variables[INITIAL_STATE]["fill"]`` (a scalar broadcast to every entry) when that optional
+collection is given, from zeros otherwise (as the benchmarks trained).
 
 Perturbation gates
 ------------------
@@ -104,6 +125,9 @@ PRESENCE = "presence"
 #: compute extra values to show them (a supernet, whose edges run inside ``lax.switch``) shows
 #: them only when asked.
 HOOKS = "hooks"
+#: Optional collection of recurrent networks: ``{"fill": scalar}``, the value of every entry of
+#: every layer's initial hidden state (zeros when absent).
+INITIAL_STATE = "initial_state"
 
 # -- intermediate tags -----------------------------------------------------------------------
 
@@ -114,6 +138,13 @@ PRE_POOL = "pre_pool"
 HOOKED = "hooked"
 STAGE_OUT = "stage_out"
 STAGE_OF = "stage_of"
+RNN_OUT = "rnn_out"
+
+#: The perturbation a token network adds to its embedded input (see "Token inputs").
+EMBEDDED = "embedded"
+
+#: The input kinds (``zcjax.spaces.base.InputSpec.kind``) and their dtypes.
+INPUT_KINDS = ("images", "tokens")
 
 #: A site's weight is sown under ``tag + WEIGHT_SUFFIX`` beside its value.
 WEIGHT_SUFFIX = "_weight"
@@ -127,6 +158,32 @@ FAN_IN_SUFFIX = "_fan_in"
 
 #: Module names whose ``kernel`` proxies count (:func:`is_layer_weight`).
 LAYER_MODULES = ("conv", "dense")
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+def input_kind(inputs) -> str:
+    """``"images"`` for floating NHWC arrays, ``"tokens"`` for integer ``(N, T)`` arrays.
+
+    Anything else is a ``ValueError`` naming its rank and dtype.
+    """
+    ndim, dtype = getattr(inputs, "ndim", None), getattr(inputs, "dtype", None)
+    if ndim == 4 and dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+        return "images"
+    if ndim == 2 and dtype is not None and jnp.issubdtype(dtype, jnp.integer):
+        return "tokens"
+    raise ValueError(f"inputs must be floating NHWC images (rank 4) or integer token ids "
+                     f"(N, T) (rank 2); got rank {ndim} and dtype {dtype}")
+
+
+def embedded_perturbation(tree: Any) -> Any:
+    """The value under :data:`EMBEDDED` in a perturbations-shaped tree (exactly one)."""
+    found = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+             if path_names(path)[-1:] == (EMBEDDED,)]
+    if len(found) != 1:
+        raise ValueError(f"a token network perturbs its embedded input once under "
+                         f"'{EMBEDDED}'; found {len(found)} such perturbations")
+    return found[0]
 
 
 # -- paths and weights -----------------------------------------------------------------------

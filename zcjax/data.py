@@ -1,8 +1,12 @@
-"""Image batches for zero-cost proxies: a bundled CIFAR-10 sample, CIFAR / ImageNet16 readers and
-synthetic data.
+"""Batches for zero-cost proxies: a bundled CIFAR-10 sample, CIFAR / ImageNet16 readers, synthetic
+data, and token batches for language models.
 
-Every batch is a :class:`Batch` of NHWC ``float32`` images, normalised per channel, and ``int32``
-labels. Most proxies score an architecture on a single mini-batch (Abdelfattah et al., "Zero-Cost
+Every image batch is a :class:`Batch` of NHWC ``float32`` images, normalised per channel, and
+``int32`` labels; a language model's batch is a :class:`TokenBatch` of ``int32`` token ids and
+their next tokens (built from text by :mod:`zcjax.text`). Both expose ``inputs`` and ``labels``,
+which is what proxies read.
+
+Most proxies score an architecture on a single mini-batch (Abdelfattah et al., "Zero-Cost
 Proxies for Lightweight NAS", ICLR 2021; Mellor et al., "Neural Architecture Search without
 Training", ICML 2021), so one deterministic batch is what a proxy needs:
 
@@ -43,6 +47,7 @@ __all__ = [
     "IMAGENET16_MEAN", "IMAGENET16_STD", "NUM_CLASSES", "IMAGE_SHAPE", "BUNDLED_SIZE",
     "normalization", "bundled_arrays", "default_batch", "batch_from_arrays", "load_cifar",
     "load_imagenet16", "gaussian_batch", "constant_batch", "check_batch",
+    "TokenBatch", "check_token_batch",
 ]
 
 
@@ -63,6 +68,58 @@ class Batch(NamedTuple):
         return self.images
 
 
+class TokenBatch(NamedTuple):
+    """A mini-batch of token sequences for a language model.
+
+    Attributes:
+      tokens: ``int32`` array ``(N, T)``: ``N`` sequences of ``T`` token ids.
+      labels: ``int32`` array ``(N, T)``: the next token of every position (the sequence
+        shifted by one), what the model predicts.
+    """
+
+    tokens: jax.Array
+    labels: jax.Array
+
+    @property
+    def inputs(self) -> jax.Array:
+        """The network's inputs (the token ids): what every proxy reads."""
+        return self.tokens
+
+
+def check_token_batch(batch: TokenBatch, *, vocab_size: Optional[int] = None,
+                      seq_len: Optional[int] = None) -> TokenBatch:
+    """Checks a token batch at a public boundary; returns it unchanged.
+
+    Raises:
+      ValueError: tokens not int32 ``(N, T)``, labels not int32 of the same shape, a sequence
+        length other than ``seq_len`` or (for concrete arrays) ids outside
+        ``0..vocab_size-1``.
+    """
+    tokens, labels = batch
+    if getattr(tokens, "ndim", None) != 2:
+        raise ValueError("tokens must be (N, T) token ids (rank 2), "
+                         f"got shape {getattr(tokens, 'shape', None)}")
+    if tokens.dtype != jnp.int32:
+        raise ValueError(f"tokens must be int32, got {tokens.dtype}")
+    if getattr(labels, "shape", None) != tokens.shape:
+        raise ValueError(f"labels must have the tokens' shape {tuple(tokens.shape)} (the next "
+                         f"token of every position), got {getattr(labels, 'shape', None)}")
+    if labels.dtype != jnp.int32:
+        raise ValueError(f"labels must be int32, got {labels.dtype}")
+    if seq_len is not None and tokens.shape[1] != seq_len:
+        raise ValueError(f"sequences must have {seq_len} tokens, got {tokens.shape[1]}")
+    if vocab_size is not None:
+        for name, ids in (("tokens", tokens), ("labels", labels)):
+            try:
+                ids = np.asarray(ids)
+            except jax.errors.TracerArrayConversionError:  # traced: values unknown here
+                return batch
+            if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+                raise ValueError(f"{name} must be ids in 0..{vocab_size - 1}, "
+                                 f"got range {ids.min()}..{ids.max()}")
+    return batch
+
+
 # -- data sets --------------------------------------------------------------------------------
 
 #: The image data sets zcjax reads (NAS-Bench-201's three), in their canonical spelling.
@@ -73,8 +130,6 @@ _ALIASES = {
     "cifar100": "cifar100",
     "imagenet16120": "ImageNet16-120",
 }
-
-
 
 
 def canonical_dataset(dataset: str) -> str:
@@ -189,9 +244,20 @@ def check_batch(batch: Any, *, input_spec: Any = None, num_classes: Optional[int
     images, labels = batch.inputs, batch.labels
     spec_shape = tuple(image_shape) if image_shape is not None else (
         tuple(input_spec.shape) if input_spec is not None else None)
-    kind = getattr(input_spec, "kind", "images")
+    inputs = batch.inputs
+    kind = getattr(input_spec, "kind", None) or (
+        "tokens" if getattr(inputs, "ndim", None) == 2
+        and jnp.issubdtype(getattr(inputs, "dtype", np.float32), jnp.integer) else "images")
+    if kind == "tokens":
+        check_token_batch(batch, vocab_size=num_classes,
+                          seq_len=None if input_spec is None else input_spec.shape[0])
+        if batch.inputs.shape[0] < max(1, int(min_size)):
+            raise ValueError(f"the batch has {batch.inputs.shape[0]} sequences; the proxies "
+                             f"asked for need at least {max(1, int(min_size))}")
+        return batch
     if kind != "images":
-        raise ValueError(f"check_batch checks image batches; this network takes {kind}")
+        raise ValueError(f"check_batch checks image and token batches; this network takes "
+                         f"{kind}")
     shape = tuple(getattr(images, "shape", ()))
     if len(shape) != 4:
         raise ValueError(f"images must be NHWC (rank 4), got shape {shape}")

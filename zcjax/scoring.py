@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from zcjax import data, validation
+from zcjax import contract, data, validation
 from zcjax import proxies as proxies_lib
 from zcjax.proxies.context import Context
 
@@ -98,15 +98,45 @@ def proxy_suite(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] |
     return evaluate
 
 
-def init_variables(model: nn.Module, seeds: Sequence[int], image_shape) -> list:
+def init_variables(model: nn.Module, seeds: Sequence[int], input_shape,
+                   dtype=jnp.float32) -> list:
     """Variables for each seed (``{"params": ...}``), initialised with the seed's init key.
+
+    ``input_shape`` is one example's shape (``(H, W, C)`` images, ``(T,)`` tokens) and ``dtype``
+    its dtype (float32 images, int32 token ids).
 
     Eager, not jitted: a jitted init is one more compilation per architecture (~10 s of CPU
     at C=4, N=1), while eager initialisation compiles each parameter shape's random draw once
     per process and then takes ~0.1 s for any further cell.
     """
-    dummy = jnp.zeros((1, *image_shape), jnp.float32)
+    dummy = jnp.zeros((1, *input_shape), dtype)
     return [{"params": model.init(seed_keys(s)[0], dummy)["params"]} for s in seeds]
+
+
+def check_inputs(batch: Any, proxies: Sequence[str], input_spec: Any = None) -> str:
+    """The kind of the batch's inputs (``"images"`` or ``"tokens"``), after checking them.
+
+    Checks that the labels fit the inputs, that every proxy applies to that kind
+    (:meth:`~zcjax.proxies.base.ProxyInfo.check_input`, a clear error naming the proxy
+    otherwise) and, given the space's ``input_spec`` (:class:`zcjax.spaces.base.InputSpec`),
+    that the batch is what the space's networks take (kind, example shape, dtype).
+    """
+    inputs, labels = batch.inputs, batch.labels
+    kind = contract.input_kind(inputs)
+    label_shape = tuple(inputs.shape[:1 if kind == "images" else 2])
+    if tuple(labels.shape) != label_shape:
+        raise ValueError(f"batch has {kind} of shape {tuple(inputs.shape)} but labels of shape "
+                         f"{tuple(labels.shape)} (expected {label_shape})")
+    if input_spec is not None:
+        expected = (input_spec.kind, tuple(input_spec.shape), str(input_spec.dtype))
+        found = (kind, tuple(inputs.shape[1:]), str(inputs.dtype))
+        if expected != found:
+            raise ValueError(f"the network takes {expected[0]} of shape {expected[1]} and dtype "
+                             f"{expected[2]} per example; the batch holds {found[0]} of shape "
+                             f"{found[1]} and dtype {found[2]}")
+    for name in proxies:
+        proxies_lib.get(name).check_input(kind)
+    return kind
 
 
 def score(
@@ -124,7 +154,9 @@ def score(
 
     Args:
       model: a Flax module following the proxy contract (e.g. ``zcjax.spaces.nb201.build``).
-      batch: ``zcjax.data.Batch`` (images NHWC, labels).
+      batch: ``zcjax.data.Batch`` (images NHWC, labels ``(N,)``) or ``zcjax.data.TokenBatch``
+        (token ids ``(N, T)``, next tokens ``(N, T)``). A proxy that does not apply to the
+        batch's kind of input is refused with an error naming it (see :func:`check_inputs`).
       proxies: registered proxy names (see ``zcjax.proxies.names()``).
       seeds: one initialisation per seed.
       strategy: how to run over seeds: ``"vmap"``, ``"map"`` (``lax.map``), ``"loop"`` (a
@@ -132,9 +164,9 @@ def score(
       jit: compile (the default) or run eagerly, e.g. to debug.
       options: per proxy, keyword options (a search space's reference constants:
         ``zcjax.spaces.get(name).proxy_options``; defaults are NAS-Bench-201's).
-      input_spec: what the network takes (``space.input_spec(config)``): the batch is checked
-        against it, and the proxies against its kind. Without it the batch is checked for
-        structure, values and (where the model has ``num_classes``) label range.
+      input_spec: what the network takes (``space.input_spec(config)``): the batch must match
+        its kind, shape and dtype, and the proxies must apply to its kind. Without it the batch
+        is checked for structure, values and (where the model has ``num_classes``) label range.
 
     Raises:
       ValueError: an unknown or repeated proxy, no seeds, a seed outside ``0..2**31-1``, a
@@ -153,15 +185,13 @@ def score(
     if not seeds:
         raise ValueError("no seeds given")
     infos = [proxies_lib.get(n) for n in names]
-    if input_spec is not None:
-        for info in infos:
-            info.check_input(input_spec.kind)
     data.check_batch(batch, input_spec=input_spec, num_classes=getattr(model, "num_classes", None),
                      min_size=max(info.min_batch for info in infos))
-    images = batch.inputs
+    check_inputs(batch, names, input_spec)
+    inputs = batch.inputs
 
     suite = proxy_suite(names, options)
-    variables = init_variables(model, seeds, images.shape[1:])
+    variables = init_variables(model, seeds, inputs.shape[1:], inputs.dtype)
     proxy_keys = [seed_keys(s)[1] for s in seeds]
 
     def one(variables_, key):
@@ -189,7 +219,8 @@ def score(
 
 
 def _log_non_finite(model, scores, seeds) -> None:
-    label = getattr(getattr(model, "genotype", None), "to_string", lambda: type(model).__name__)()
+    arch = getattr(model, "genotype", None) or getattr(model, "recipe", None)
+    label = validation.cap(getattr(arch, "to_string", lambda: type(model).__name__)())
     for name, values in scores.items():
         for seed, value in zip(seeds, values):
             if not np.isfinite(value):

@@ -6,11 +6,13 @@ Every proxy is a pure, jit-able function::
 
     score = proxy(apply_fn, variables, batch, key)   # -> float32 scalar
 
-- ``apply_fn(variables, images, *, use_bn=True, mutable=False)`` is a Flax ``Module.apply``
+- ``apply_fn(variables, inputs, *, use_bn=True, mutable=False)`` is a Flax ``Module.apply``
   that honours the network-proxy contract (:mod:`zcjax.contract`): ``use_bn=False`` and the
   sown intermediates are what proxies read. A proxy never imports a search space.
 - ``variables`` is ``{"params": ...}``: networks keep no running statistics.
-- ``batch`` has ``images`` (N, H, W, C) and integer ``labels`` (N,).
+- ``batch`` has ``inputs`` and integer ``labels``: images ``(N, H, W, C)`` with ``(N,)`` classes
+  (``zcjax.data.Batch``), or token ids ``(N, T)`` with their next tokens ``(N, T)``
+  (``zcjax.data.TokenBatch``). ``ProxyInfo.inputs`` says which kinds a proxy applies to.
 - ``key`` is a PRNG key for proxies that draw random numbers (Zen-NAS, CRoZe); others ignore it.
 
 Internally a proxy is written against a :class:`~zcjax.proxies.context.Context`, which computes
@@ -54,7 +56,7 @@ class ProxyInfo:
       from_context: the same computation written against a shared :class:`Context`.
       needs_labels: reads ``batch.labels``.
       needs_gradients: needs a backward pass.
-      data_free: ignores the images (and labels) of the batch.
+      data_free: ignores the values of the batch's inputs (and labels).
       higher_is_better: sign convention of the published score (True for all but a few).
       batch_size: the batch size of the reference experiments.
       paper: citation of the paper that introduced it.

@@ -26,10 +26,37 @@ Then, with ``p1``, ``p2`` the two normalised outputs stacked into a ``(2, N*K)``
    positions where both are defined, divided by the joint mean of all defined entries of both
    (not the mean of the two means, which differs when the NaN counts differ).
 
-Constants: NAS-Bench-201 ``(1e-7, 1)``, NAS-Bench-101 ``(1e-4, 10)`` (the ``weights`` of the
-reference's ``Reproduce.ipynb`` notebooks); see :data:`EPSILON_WEIGHTS` and
-:func:`epsilon_for`. The registered ``epsilon`` takes them as its ``weights`` option, which each
-search space sets (``SearchSpace.proxy_options``); the default is the NAS-Bench-201 pair.
+Constants: NAS-Bench-201 ``(1e-7, 1)``, NAS-Bench-101 ``(1e-4, 10)``, NAS-Bench-NLP
+``(1e-5, 1e-3)`` (the ``weights`` of the reference's ``Reproduce.ipynb`` notebooks); see
+:data:`EPSILON_WEIGHTS` and :func:`epsilon_for`. The registered ``epsilon`` takes them as its
+``weights`` option, which each search space sets (``SearchSpace.proxy_options``); the default
+is the NAS-Bench-201 pair.
+
+Recurrent language models (``scheme="recurrent"``, NAS-Bench-NLP)
+-----------------------------------------------------------------
+The reference scores NAS-Bench-NLP differently (``egracheva/epsinas``,
+``NAS-Bench-NLP/epsinas_utils.py`` ``compute_epsinas`` with its ``model.py`` and
+``Reproduce.ipynb``), and ``scheme="recurrent"`` reproduces it:
+
+- every parameter of every recurrent cell, the matrices *and the biases*, is set to the
+  constant (its ``initialize_resnet`` fills all ``CustomRNNCell`` parameters); here: leaves
+  named ``kernel`` or ``bias``;
+- the embedding is drawn uniform on ``[0, 1)`` from one fixed seed, the same draw for both
+  constants (the reference reseeds with 21 before each and calls ``uniform_(0, 1)``; its
+  comment: "embedding is not constant"). Here: :data:`EMBEDDING_SEED` in JAX's generator, so
+  the numbers differ from PyTorch's but are equally one fixed draw, and the score is a constant
+  of the architecture;
+- every layer starts from hidden states filled with the constant (its ``init_hidden(bsz, w)``;
+  the network's ``initial_state`` collection, :data:`zcjax.contract.INITIAL_STATE`);
+- dropouts off (``eval()``);
+- the output normalised is the first unit of the last recurrent layer's output sequence,
+  ``raw_outputs[-1][:, :, 0]`` (``N x T`` values, before the decoder): the network's last
+  ``rnn_out`` (:data:`zcjax.contract.RNN_OUT`), ``[..., 0]``;
+- the batch: ``batchify(corpus.train, 256)`` then ``get_batch(..., 0)``, 256 streams of the
+  first 70 (``bptt``) tokens of the Penn Treebank's train split
+  (:func:`zcjax.spaces.nb_nlp.scoring_batch`);
+- the normalisation and score are steps 3-5 above. Only the first unit enters the score, and
+  the decoder bias, which the reference leaves at its default initialisation, does not.
 
 Labels are not used; gradients are not needed. Higher is better (the reference correlates the
 raw score with accuracy).
@@ -93,6 +120,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zcjax import contract
 from zcjax.proxies.base import ApplyFn, Variables, path_names, register
 from zcjax.proxies.context import Context
 
@@ -102,20 +130,29 @@ Array = jax.Array
 EPSILON_WEIGHTS: Mapping[str, tuple[float, float]] = {
     "nb201": (1e-7, 1.0),
     "nb101": (1e-4, 10.0),
+    "nb_nlp": (1e-5, 1e-3),
 }
 
 _SPACE_ALIASES = {  # keys: lower case, without "-" and "_"
     "nb201": "nb201", "nasbench201": "nb201", "natsbenchtss": "nb201",
     "nb101": "nb101", "nasbench101": "nb101",
+    "nbnlp": "nb_nlp", "nasbenchnlp": "nb_nlp",
 }
 
 #: Parameter names set to the constant; ``bias`` leaves are set to zero.
 WEIGHT_NAMES = ("kernel", "scale", "embedding")
 BIAS_NAMES = ("bias",)
 
+#: How the reference sets a network's parameters and which output it normalises:
+#: ``"classifier"`` (NAS-Bench-101 / 201: the logits) or ``"recurrent"`` (NAS-Bench-NLP).
+SCHEMES = ("classifier", "recurrent")
+#: The seed of the reference's uniform embedding in the recurrent scheme (``prepare_seed(21)``).
+EMBEDDING_SEED = 21
+
 
 def epsilon_for(space: str) -> tuple[float, float]:
-    """The reference's constant pair for a search space (``"nb201"``, ``"nb101"`` or aliases)."""
+    """The reference's constant pair for a search space (``"nb201"``, ``"nb101"``, ``"nb_nlp"``
+    or aliases)."""
     key = _SPACE_ALIASES.get(space.lower().replace("-", "").replace("_", ""))
     if key is None:
         raise ValueError(f"no epsilon constants for search space {space!r}; "
@@ -130,6 +167,26 @@ def _check_weights(weights: Sequence[float]) -> tuple[float, float]:
     if not all(math.isfinite(w) for w in weights) or weights[0] == weights[1]:
         raise ValueError(f"epsilon needs two different finite constants, got {weights}")
     return weights
+
+
+def recurrent_params(params, weight: float):
+    """The recurrent scheme's parameters: every ``kernel`` and ``bias`` set to ``weight``, every
+    ``embedding`` uniform on ``[0, 1)`` drawn in float32 from :data:`EMBEDDING_SEED` (see the
+    module doc; the same draw, cast, in float64).
+
+    Constants are computed from the incoming leaves, as in :func:`constant_params`.
+    """
+
+    def set_leaf(path, leaf):
+        name = path_names(path)[-1]
+        if name in ("kernel", "bias"):
+            return leaf * 0 + jnp.asarray(weight, leaf.dtype)
+        if name == "embedding":  # drawn in float32 (one draw for both precisions), then cast
+            draw = jax.random.uniform(jax.random.key(EMBEDDING_SEED), leaf.shape, jnp.float32)
+            return draw.astype(leaf.dtype)
+        return leaf
+
+    return jax.tree_util.tree_map_with_path(set_leaf, params)
 
 
 def constant_params(params, weight: float):
@@ -167,30 +224,62 @@ def epsilon_score(normalised: Array) -> Array:
     return mae / jnp.nanmean(p)
 
 
-def _outputs(ctx: Context, weights, dtype=jnp.float64) -> list[Array]:
+def _forward(apply_fn, variables, inputs, scheme):
+    """The output epsilon normalises. Not jitted here: under the caller's ``jit`` it is part of
+    one program, and run eagerly it compiles nothing per network."""
+    if scheme == "classifier":
+        return apply_fn(variables, inputs)
+    _, state = apply_fn(variables, inputs, mutable=[contract.INTERMEDIATES])
+    outputs = contract.values(state[contract.INTERMEDIATES], contract.RNN_OUT)
+    if not outputs:
+        raise ValueError(f"epsilon's recurrent scheme normalises the last recurrent layer's "
+                         f"output, but the network sows no '{contract.RNN_OUT}'")
+    return outputs[-1][..., 0]
+
+
+def _check_scheme(scheme: str) -> str:
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown epsilon scheme {scheme!r}; expected one of {SCHEMES}")
+    return scheme
+
+
+def _outputs(ctx: Context, weights, dtype=jnp.float64, scheme: str = "classifier"
+             ) -> list[Array]:
     # Two plain forwards, not vmapped (unrolled measured faster on CPU).
     params = jax.tree.map(lambda p: p.astype(dtype), ctx.params)
-    images = ctx.images.astype(dtype)
-    return [ctx.apply_fn({**ctx.variables, "params": constant_params(params, w)}, images)
-            for w in weights]
+    inputs = ctx.inputs
+    if jnp.issubdtype(inputs.dtype, jnp.floating):
+        inputs = inputs.astype(dtype)  # images; token ids stay ids
+    outs = []
+    for w in weights:
+        if scheme == "classifier":
+            variables = {**ctx.variables, "params": constant_params(params, w)}
+        else:
+            variables = {**ctx.variables, "params": recurrent_params(params, w),
+                         contract.INITIAL_STATE: {"fill": jnp.asarray(w, dtype)}}
+        outs.append(_forward(ctx.apply_fn, variables, inputs, scheme))
+    return outs
 
 
 def epsilon_from_context(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"],
-                         dtype=jnp.float32) -> Array:
-    """Epsilon for the context's network and images (labels ignored); see the module doc.
+                         dtype=jnp.float32, scheme: str = "classifier") -> Array:
+    """Epsilon for the context's network and inputs (labels ignored); see the module doc.
 
     ``dtype`` is the precision of the two forwards: ``jnp.float32`` (the default, the
     reference's) or ``jnp.float64`` (resolves outputs that underflow in float32); see
-    "Precision" in the module doc. The score is returned as float32 either way.
+    "Precision" in the module doc. The score is returned as float32 either way. ``scheme``:
+    ``"classifier"`` (NAS-Bench-101 / 201) or ``"recurrent"`` (NAS-Bench-NLP).
     """
     weights = _check_weights(weights)
+    scheme = _check_scheme(scheme)
     with jax.enable_x64(dtype == jnp.float64):
-        outs = _outputs(ctx, weights, dtype)
+        outs = _outputs(ctx, weights, dtype, scheme)
         return epsilon_score(jnp.stack([_min_max(y) for y in outs])).astype(jnp.float32)
 
 
 _METADATA = dict(needs_labels=False, needs_gradients=False, data_free=False,
-                 higher_is_better=True, batch_size=256, options=("weights",),
+                 higher_is_better=True, batch_size=256, options=("weights", "scheme"),
+                 inputs=("images", "tokens"),
                  paper="Gracheva, 'Trainless model performance estimation based on random "
                        "weights initialisations', arXiv:2112.14590, 2021",
                  reference="egracheva/epsinas NAS-Bench-201/epsinas_utils.py compute_epsinas "
@@ -198,37 +287,42 @@ _METADATA = dict(needs_labels=False, needs_gradients=False, data_free=False,
 
 
 @register("epsilon", **_METADATA)
-def _epsilon_f32(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> Array:
+def _epsilon_f32(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"],
+                 scheme: str = "classifier") -> Array:
     """Epsilon with the search space's constants (NAS-Bench-201's (1e-7, 1) by default) in
     float32, as the reference: NaN where the small constant's output underflows (see
     "Precision" in the module doc)."""
-    return epsilon_from_context(ctx, weights, dtype=jnp.float32)
+    return epsilon_from_context(ctx, weights, dtype=jnp.float32, scheme=scheme)
 
 
 @register("epsilon_f64", **_METADATA)
-def _epsilon_f64(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"]) -> Array:
+def _epsilon_f64(ctx: Context, weights: Sequence[float] = EPSILON_WEIGHTS["nb201"],
+                 scheme: str = "classifier") -> Array:
     """Epsilon in float64: scores the cells whose float32 output underflows."""
-    return epsilon_from_context(ctx, weights, dtype=jnp.float64)
+    return epsilon_from_context(ctx, weights, dtype=jnp.float64, scheme=scheme)
 
 
 def epsilon(apply_fn: ApplyFn, variables: Variables, batch, key: Array | None = None, *,
-            weights: Sequence[float] = EPSILON_WEIGHTS["nb201"], dtype=jnp.float32) -> Array:
+            weights: Sequence[float] = EPSILON_WEIGHTS["nb201"], dtype=jnp.float32,
+            scheme: str = "classifier") -> Array:
     """Epsilon score (float32 scalar) of a network on a batch; labels are not used.
 
     Args:
       apply_fn, variables, batch, key: the proxy contract (:mod:`zcjax.proxies.base`).
       weights: the two constants; ``epsilon_for("nb101")`` gives the NAS-Bench-101 pair.
       dtype: precision of the forwards; ``jnp.float64`` is the clean variant (``epsilon_f64``).
+      scheme: ``"classifier"`` or ``"recurrent"`` (NAS-Bench-NLP; see the module doc).
 
     Returns NaN (not an error) for a network whose output is constant or not finite; see
     :func:`epsilon_diagnostics`.
     """
-    return epsilon_from_context(Context(apply_fn, variables, batch, key), weights, dtype)
+    return epsilon_from_context(Context(apply_fn, variables, batch, key), weights, dtype,
+                                scheme)
 
 
 def epsilon_diagnostics(apply_fn: ApplyFn, variables: Variables, batch, *,
                         weights: Sequence[float] = EPSILON_WEIGHTS["nb201"],
-                        dtype=jnp.float32) -> dict:
+                        dtype=jnp.float32, scheme: str = "classifier") -> dict:
     """Why an epsilon score is (or is not) NaN: the per-constant output ranges, host side.
 
     Runs eagerly (not for use under ``jit``). Returns a dict with ``score`` (float), ``outputs``
@@ -237,9 +331,10 @@ def epsilon_diagnostics(apply_fn: ApplyFn, variables: Variables, batch, *,
     that the score ignores) and ``reason``: ``None`` for a finite score, else a sentence.
     """
     weights = _check_weights(weights)
+    scheme = _check_scheme(scheme)
     ctx = Context(apply_fn, variables, batch, None)
     with jax.enable_x64(dtype == jnp.float64):  # the same computation as the score
-        raw = _outputs(ctx, weights, dtype)
+        raw = _outputs(ctx, weights, dtype, scheme)
         normalised = jnp.stack([_min_max(y) for y in raw])
         score = float(epsilon_score(normalised))
         outs = [np.asarray(y, np.float64).ravel() for y in raw]

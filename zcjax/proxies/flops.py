@@ -1,11 +1,12 @@
-"""FLOPs: multiply-accumulates of one forward pass of one image, in millions.
+"""FLOPs: multiply-accumulates of one forward pass of one example, in millions.
 
 Formula::
 
     flops = (sum over conv_general_dilated and dot_general of their MACs) / 1e6
 
-counted in the jaxpr of ``apply_fn(variables, image)`` for a single image with the batch's
-image shape (``jax.make_jaxpr`` on abstract shapes: nothing is computed or compiled). A
+counted in the jaxpr of ``apply_fn(variables, x)`` for a single example ``x`` with the batch's
+example shape and dtype (an image, or a sequence of token ids; ``jax.make_jaxpr`` on abstract
+shapes: nothing is computed or compiled). A
 convolution counts ``prod(output shape) * C_in/groups * kh * kw`` MACs, a ``dot_general``
 ``prod(output shape) * prod(contracted dimensions)``. Batch norm, pooling, activations,
 additions and biases are not counted; neither is the ``none`` operation (``x * 0``). This is
@@ -15,7 +16,10 @@ it does not change the count.
 
 Sub-jaxprs (``pjit``, ``custom_jvp_call``, ``custom_vjp_call``, ``remat``, ...) are walked;
 a ``scan`` body counts ``length`` times, a ``cond`` counts its most expensive branch, a
-``while`` body once (its trip count is unknown when tracing).
+``while`` body once (its trip count is unknown when tracing). For a language model
+(NAS-Bench-NLP) this counts every cell matrix once per time step (the ``scan`` of
+``flax.linen.scan``) and the decoder's ``T x E x V``; the embedding lookup is free
+(``zcjax.spaces.nb_nlp.cost.macs`` gives the same count from the recipe).
 
 Unit: millions of MACs, as NAS-Bench-201 reports FLOPs and as NAS-Bench-Suite-Zero's ``flops``
 proxy divides by 1e6 (``automl/NASLib`` ``predictive.py``). NASLib counts with ``tensorwatch``,
@@ -77,22 +81,23 @@ def count_macs(jaxpr) -> int:
     return total
 
 
-def forward_macs(apply_fn, variables, image_shape) -> int:
-    """MACs of ``apply_fn(variables, x)`` for one image ``x`` of shape ``image_shape`` (H, W, C)."""
+def forward_macs(apply_fn, variables, input_shape, dtype=jnp.float32) -> int:
+    """MACs of ``apply_fn(variables, x)`` for one example ``x`` of shape ``input_shape``
+    (``(H, W, C)`` for an image, ``(T,)`` for token ids with ``dtype=jnp.int32``)."""
     abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), variables)
-    image = jax.ShapeDtypeStruct((1, *image_shape), jnp.float32)
-    return count_macs(jax.make_jaxpr(lambda v, x: apply_fn(v, x))(abstract, image))
+    example = jax.ShapeDtypeStruct((1, *input_shape), dtype)
+    return count_macs(jax.make_jaxpr(lambda v, x: apply_fn(v, x))(abstract, example))
 
 
 @register("flops", needs_labels=False, needs_gradients=False, data_free=True,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Dong & Yang, NAS-Bench-201, ICLR 2020; Krishnakumar et al., "
                 "NAS-Bench-Suite-Zero, NeurIPS 2022",
           reference="NAS-Bench-201 FLOPs (MACs of conv and linear layers) / 1e6")
 def flops(ctx: Context):
-    """Multiply-accumulates of one forward pass of one image, in millions.
+    """Multiply-accumulates of one forward pass of one example, in millions.
 
     See :mod:`zcjax.proxies.flops`.
     """
-    macs = forward_macs(ctx.apply_fn, ctx.variables, ctx.images.shape[1:])
+    macs = forward_macs(ctx.apply_fn, ctx.variables, ctx.inputs.shape[1:], ctx.inputs.dtype)
     return jnp.asarray(macs / 1e6, jnp.float32)

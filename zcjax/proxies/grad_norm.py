@@ -25,7 +25,7 @@ from zcjax.proxies.context import Context
 
 
 @register("grad_norm", needs_labels=True, needs_gradients=True, data_free=False,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021",
           reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/grad_norm.py")
 def grad_norm(ctx: Context):

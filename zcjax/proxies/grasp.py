@@ -93,7 +93,7 @@ def hvp_mode(ctx: Context) -> str:
 
 
 @register("grasp", needs_labels=True, needs_gradients=True, data_free=False,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Wang et al., Picking Winning Tickets Before Training by Preserving Gradient "
                 "Flow, ICLR 2020",
           reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/grasp.py (T=1)")

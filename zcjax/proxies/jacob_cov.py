@@ -75,7 +75,8 @@ def jacob_cov_score(jacobian: Array, k: float = K) -> Array:
 
 
 @register("jacob_cov", aliases=("jacov",), needs_labels=False, needs_gradients=True,
-          data_free=False, higher_is_better=True, batch_size=64, min_batch=2,
+          data_free=False, higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
+          min_batch=2,
           paper="Mellor et al., Neural Architecture Search without Training, "
                 "arXiv:2006.04647 v1, 2020",
           reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/jacob_cov.py")

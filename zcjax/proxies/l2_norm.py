@@ -23,7 +23,7 @@ from zcjax.proxies.context import Context
 
 
 @register("l2_norm", needs_labels=False, needs_gradients=False, data_free=True,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021",
           reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/l2_norm.py")
 def l2_norm(ctx: Context):

@@ -76,7 +76,7 @@ def hamming_kernel(activations: list[Array], weights: list[Array] | None = None)
 
 
 @register("nwot", aliases=("naswot",), needs_labels=False, needs_gradients=False,
-          data_free=False, higher_is_better=True, batch_size=64,
+          data_free=False, higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Mellor et al., Neural Architecture Search without Training, ICML 2021",
           reference="automl/NASLib naslib/predictors/utils/pruners/measures/nwot.py")
 def nwot(ctx: Context) -> Array:

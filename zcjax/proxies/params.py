@@ -36,7 +36,7 @@ def count(params) -> int:
 
 
 @register("params", needs_labels=False, needs_gradients=False, data_free=True,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Dong & Yang, NAS-Bench-201, ICLR 2020; Krishnakumar et al., "
                 "NAS-Bench-Suite-Zero, NeurIPS 2022",
           reference="automl/NASLib naslib/predictors/utils/pruners/predictive.py (params / 1e6)")

@@ -24,7 +24,7 @@ from zcjax.proxies.context import Context
 
 
 @register("plain", needs_labels=True, needs_gradients=True, data_free=False,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Mozer & Smolensky, Skeletonization, NeurIPS 1989; Abdelfattah et al., "
                 "ICLR 2021",
           reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/plain.py")

@@ -24,7 +24,7 @@ from zcjax.proxies.context import Context
 
 
 @register("snip", needs_labels=True, needs_gradients=True, data_free=False,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Lee et al., SNIP: Single-shot Network Pruning based on Connection "
                 "Sensitivity, ICLR 2019",
           reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/snip.py")

@@ -40,6 +40,13 @@ networks where it fits, but overflows (``inf``/NaN) on the large NAS-Bench-201 c
 float64 is required. :func:`synflow_score` gives the other variants (float32, or ``S`` itself).
 
 Labels and image values are not used (data-free); only the image shape is. Higher is better.
+
+Language models (token inputs): "an all-ones input" is taken in the space the network computes
+with, the embedded sequence: ones of shape ``(1, T, E)`` fed in place of the embedding lookup
+(:mod:`zcjax.contract`, "Token inputs"), every parameter ``|theta|`` as above (the tied decoder
+reads ``|embedding|``). No reference has published SynFlow on a language model with this
+definition (Serianni & Kalita's "synaptic saliency" on NAS-Bench-NLP backpropagates
+``y.backward(y)`` on real text with signed weights); this is zcjax's reading of the paper's.
 """
 
 from __future__ import annotations
@@ -59,7 +66,8 @@ def synflow_score(ctx: Context, dtype=jnp.float64, log: bool = True):
     """
     with jax.enable_x64(dtype == jnp.float64):
         params = jax.tree.map(lambda p: jnp.abs(p).astype(dtype), ctx.params)
-        ones = jnp.ones((1, *ctx.images.shape[1:]), dtype)
+        shape = ctx.embedded_shape() if ctx.kind == "tokens" else ctx.images.shape
+        ones = jnp.ones((1, *shape[1:]), dtype)
         others = {k: v for k, v in ctx.variables.items() if k != "params"}
 
         def total(p):
@@ -73,7 +81,7 @@ def synflow_score(ctx: Context, dtype=jnp.float64, log: bool = True):
 
 
 @register("synflow", needs_labels=False, needs_gradients=True, data_free=True,
-          higher_is_better=True, batch_size=64,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64,
           paper="Tanaka et al., Pruning neural networks without any data by iteratively "
                 "conserving synaptic flow, NeurIPS 2020",
           reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/synflow.py (bn=False, "

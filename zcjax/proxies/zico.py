@@ -19,6 +19,9 @@ mini-batches from the train loader in ``evolution_search.py``).
 
 Conventions and deviations:
 
+- Language models: the parts are sets of whole sequences and each part's loss is the mean over
+  its tokens (:func:`~zcjax.proxies.context.cross_entropy`); the definition needs only kernels
+  and a loss, so it applies unchanged (no reference has run ZiCo on NAS-Bench-NLP).
 - Mini-batches: the batch given is split into ``S = 2`` consecutive parts
   (``[s N / S, (s + 1) N / S)``, as the port in ``HamsterMimi/MeCo``,
   ``correlation/foresight/pruners/measures/zico.py``, does with ``split_data = 2``); the official
@@ -46,8 +49,8 @@ SPLITS = 2
 
 def split_gradients(ctx: Context, splits: int = SPLITS):
     """Parameter gradients of the mean cross-entropy of each part, stacked on a leading axis."""
-    images, labels = ctx.images, ctx.labels
-    n = images.shape[0]
+    inputs, labels = ctx.inputs, ctx.labels
+    n = inputs.shape[0]
     if not 1 <= splits <= n:
         raise ValueError(f"cannot split a batch of {n} into {splits} parts")
 
@@ -57,10 +60,10 @@ def split_gradients(ctx: Context, splits: int = SPLITS):
 
     grad = jax.grad(loss)
     if n % splits == 0:
-        xs = images.reshape(splits, n // splits, *images.shape[1:])
-        ys = labels.reshape(splits, n // splits)
+        xs = inputs.reshape(splits, n // splits, *inputs.shape[1:])
+        ys = labels.reshape(splits, n // splits, *labels.shape[1:])
         return jax.vmap(grad, in_axes=(None, 0, 0))(ctx.params, xs, ys)
-    parts = [grad(ctx.params, images[s * n // splits:(s + 1) * n // splits],
+    parts = [grad(ctx.params, inputs[s * n // splits:(s + 1) * n // splits],
                   labels[s * n // splits:(s + 1) * n // splits]) for s in range(splits)]
     return jax.tree_util.tree_map(lambda *g: jnp.stack(g), *parts)
 
@@ -82,7 +85,7 @@ def zico_from_gradients(stacked_grads) -> Array:
 
 
 @register("zico", needs_labels=True, needs_gradients=True, data_free=False,
-          higher_is_better=True, batch_size=64, min_batch=2,
+          higher_is_better=True, inputs=("images", "tokens"), batch_size=64, min_batch=2,
           paper="Li et al., ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on "
                 "Gradients, ICLR 2023",
           reference="SLDGroup/ZiCo ZeroShotProxy/compute_zico.py")
