@@ -389,7 +389,11 @@ def test_config_and_tiny_config():
                 dict(convention="zero_cost")):
         with pytest.raises(ValueError):
             SPACE.config(**bad)
-    assert SPACE.proxy_options["epsilon"]["weights"] == (1e-7, 1.0)
+    from zcjax.proxies.epsilon import EPSILON_WEIGHTS
+
+    # NAS-Bench-101's pair (see space.EPSILON_WEIGHTS for why), stated in the space.
+    assert SPACE.proxy_options["epsilon"]["weights"] == EPSILON_WEIGHTS["nb101"]
+    assert SPACE.proxy_options["epsilon_f64"]["weights"] == EPSILON_WEIGHTS["nb101"]
 
 
 def test_benchmark_table_parses_and_has_no_duplicates():

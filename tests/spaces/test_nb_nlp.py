@@ -409,3 +409,21 @@ def test_scoring_batch_reads_the_users_ptb(tmp_path):
     np.testing.assert_array_equal(batch.labels, [[1, 2, 3], [7, 8, 9]])
     with pytest.raises(ValueError, match="unknown text source"):
         nb_nlp.scoring_batch(config, source="wikitext")
+
+
+def test_space_epsilon_constants_equal_the_proxys():
+    from zcjax.proxies.epsilon import EPSILON_WEIGHTS
+    from zcjax.spaces.nb_nlp import space
+
+    assert space.EPSILON_WEIGHTS == EPSILON_WEIGHTS["nb_nlp"]
+    assert space.SPACE.proxy_options["epsilon"]["weights"] == EPSILON_WEIGHTS["nb_nlp"]
+
+
+def test_scoring_batch_reads_the_bundled_text_and_refuses_unknown_sources():
+    from zcjax.spaces.nb_nlp import space
+
+    config = space.SPACE.tiny_config()
+    batch = space.SPACE.scoring_batch(config, dataset="bundled", size=4)
+    assert batch.inputs.shape == (4, config.seq_len)
+    with pytest.raises(ValueError, match="bundled text or ptb"):
+        space.SPACE.scoring_batch(config, dataset="wikitext")

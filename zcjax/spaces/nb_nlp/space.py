@@ -7,7 +7,6 @@ import os
 from typing import Any, Mapping
 
 from zcjax import validation, workspace
-from zcjax.proxies.epsilon import EPSILON_WEIGHTS
 from zcjax.spaces import base
 from zcjax.spaces.nb_nlp import cost, data, generator, isomorphism, network
 from zcjax.spaces.nb_nlp.recipe import Recipe, as_recipe
@@ -37,7 +36,11 @@ class NBNLPConfig(base.NetworkConfig):
     seq_len: int = 70
 
 
-_EPSILON = {"weights": EPSILON_WEIGHTS["nb_nlp"], "scheme": "recurrent"}
+#: The epsilon reference's constant pair for NAS-Bench-NLP, the value of
+#: ``zcjax.proxies.epsilon.EPSILON_WEIGHTS["nb_nlp"]`` (a space does not import proxies; the
+#: tests check that the two agree).
+EPSILON_WEIGHTS = (1e-5, 1e-3)
+_EPSILON = {"weights": EPSILON_WEIGHTS, "scheme": "recurrent"}
 
 
 class NBNLPSpace(base.SearchSpace):
@@ -112,6 +115,19 @@ class NBNLPSpace(base.SearchSpace):
         if words.vocab_size <= config.num_classes and positions > 0:
             return data.scoring_batch(config, size=size, start=seed % positions)
         return data.random_batch(config, size, seed)
+
+    datasets = ("bundled", "ptb")
+
+    def scoring_batch(self, config: NBNLPConfig, *, dataset: str = "bundled",
+                      data_dir: str | None = None, split: str = "train", size: int = 64,
+                      seed: int = 0):
+        """``size`` token streams of ``split`` of the bundled text or the user's Penn Treebank
+        (``dataset="ptb"``, read from ``data_dir``), starting at stream position ``seed`` (0:
+        the reference's batch, with ``size=256``)."""
+        if dataset not in self.datasets:
+            raise ValueError(f"nb_nlp reads the bundled text or ptb, not {validation.cap(dataset)}")
+        return data.scoring_batch(config, size=size, source=dataset, root=data_dir, split=split,
+                                  start=validation.check_seed(seed))
 
     def param_count(self, arch: Any, config: NBNLPConfig) -> int:
         return cost.param_count(self.as_arch(arch), vocab_size=config.num_classes,
