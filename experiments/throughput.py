@@ -29,7 +29,8 @@ from absl import app, flags
 from experiments import common
 from experiments import score as score_script
 
-for _name in common.define("space", "data", "proxies", "seeds", "compile", "archs", "json_out"):
+for _name in common.define("workspace", "space", "data", "proxies", "seeds", "compile", "archs",
+                           "json_out"):
     flags.declare_key_flag(_name)
 
 FLAGS = flags.FLAGS
@@ -108,7 +109,7 @@ def main(argv: Sequence[str]) -> None:
         if FLAGS.compilation_cache:
             from zcjax import workspace
 
-            workspace.enable_compilation_cache(None)
+            workspace.enable_compilation_cache(FLAGS.workspace)
         result = run(archs, proxies, seeds, setting, FLAGS.compile)
         device = jax.devices()[0]
         lines = [

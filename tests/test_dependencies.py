@@ -170,10 +170,12 @@ _SHARDED = textwrap.dedent("""
     import jax, numpy as np
     from jax.sharding import Mesh
     from zcjax.data import default_batch
-    from zcjax.sweep.engine import SweepConfig, SupernetScorer
+    from zcjax.spaces.nb201 import NB201Config
+    from zcjax.sweep.engine import CompileOnceScorer, SweepConfig
     assert len(jax.devices()) == 2, jax.devices()
     proxies = ("jacob_cov",)
-    scorer = SupernetScorer(SweepConfig(proxies=proxies, channels=4, cells_per_stage=1), proxies)
+    config = SweepConfig(proxies=proxies, network=NB201Config(channels=4, cells_per_stage=1))
+    scorer = CompileOnceScorer(config, proxies)
     batch = default_batch(8, seed=0)
     archs = [123, 4567, 9000]
     sharded = scorer.score_sharded(archs, [0], batch, Mesh(np.array(jax.devices()), ("items",)))

@@ -171,12 +171,14 @@ def test_fifty_cells_compile_once(batch, first_order_scorer):
     assert counter.count == 0, f"{counter.count} compilations after the first cell"
 
 
-def test_sweep_compiles_as_a_phase_before_timing_tasks(batch, tmp_path):
+def test_sweep_compiles_as_a_phase_before_timing_tasks(batch, tmp_path, monkeypatch):
     """The compile-once program is compiled, announced and timed before the first chunk; the
     chunks then compile nothing, so the per-task rate and the ETA are running time."""
-    from zcjax.sweep import ResultStore
+    from zcjax.sweep import ResultStore, engine
     from zcjax.sweep.engine import sweep
     from zcjax.sweep.progress import Progress
+
+    monkeypatch.setattr(engine, "_SCORERS", {})  # a program other tests compiled is not reused
 
     counter, lines = CompileCounter(), []
 
