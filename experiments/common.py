@@ -234,7 +234,12 @@ def _proxy_info(name: str):
 
 
 def higher_is_better(name: str) -> bool:
-    """The registry's sign convention of a proxy (True for a proxy it does not know)."""
+    """The registry's sign convention of a proxy (True for a proxy it does not know); the
+    one-shot estimators stored like proxies (``zcjax.oneshot.ESTIMATORS``) have theirs."""
+    from zcjax.oneshot.score import ESTIMATORS
+
+    if name in ESTIMATORS:
+        return ESTIMATORS[name]
     info = _proxy_info(name)
     if info is None:
         logging.warning("proxy %s is not registered; assuming higher scores are better", name)
