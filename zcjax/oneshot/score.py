@@ -37,6 +37,7 @@ and a chunk of architectures is written in one transaction.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any, Sequence
 
@@ -48,6 +49,7 @@ import optax
 from zcjax import validation
 from zcjax.oneshot import data as data_lib
 from zcjax.oneshot.trainer import Supernet
+from zcjax.spaces import get as get_space
 from zcjax.sweep.progress import Progress
 from zcjax.sweep.runner import make_tasks, run_resumable
 from zcjax.sweep.store import ResultStore, config_hash
@@ -97,9 +99,10 @@ def scores_config_hash(supernet: Supernet, batch_size: int, n_batches: int) -> s
                  "dropout": 0.0, "aggregate": "mean over batches"}})
 
 
+@functools.lru_cache(maxsize=8)
 def make_eval_fn(network) -> Any:
     """Compiled ``(params, arch_data, x (b, B, ...), labels (b, B)) -> (loss, accuracy)``,
-    each the mean over the ``b`` batches of the batch's mean."""
+    each the mean over the ``b`` batches of the batch's mean (one per network, cached)."""
 
     def one_batch(params, arch, x, labels):
         logits = network.module().apply(network.data_variables(params, arch), x)
@@ -111,6 +114,13 @@ def make_eval_fn(network) -> Any:
         return jnp.mean(losses), jnp.mean(accs)
 
     return jax.jit(run)
+
+
+@functools.lru_cache(maxsize=8)
+def _network(space: str, network_config) -> Any:
+    """One compile-once network per configuration, so that its compiled evaluation is reused
+    across checkpoints."""
+    return get_space(space).scorer(network_config)
 
 
 def score_archs(supernet: Supernet, archs: Sequence[Any], images: data_lib.ImageSet, *,
@@ -147,7 +157,7 @@ def score_archs(supernet: Supernet, archs: Sequence[Any], images: data_lib.Image
     if images.image_shape != tuple(spec.shape):
         raise ValueError(f"{images.name}: images of shape {images.image_shape}, but the "
                          f"{config.space} network takes {tuple(spec.shape)}")
-    network = supernet.network
+    network = _network(config.space, config.network)
     used = n_batches * batch_size
     x = data_lib.normalize(jnp.asarray(images.images[:used]), images.mean, images.std)
     x = x.reshape(n_batches, batch_size, *images.image_shape)
