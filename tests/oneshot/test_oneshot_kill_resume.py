@@ -45,7 +45,7 @@ config = oneshot.TrainConfig(network=network, batch_size=8, epochs=4, seed=7,
                              plateau_patience=0)
 images = oneshot.load_data("cifar10")[0].subset(0, 48)
 result = oneshot.train(config, images, sys.argv[1], checkpoint_every=2,
-                       progress=SlowSteps(enabled=False))
+                       progress=SlowSteps(interval=1e9))  # lines only for messages
 history = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
 print(json.dumps({"hash": result.supernet.checkpoint_hash, "history": history,
                   "resumed_from": result.resumed_from, "step": result.supernet.step}))
@@ -73,28 +73,54 @@ def checkpoints(run_dir: Path) -> list[int]:
     return sorted(int(p.name) for p in run_dir.iterdir() if p.name.isdigit())
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
-    cache = tmp_path / "jax_cache"
-    reference = run_to_end(tmp_path / "reference", cache)
-    assert reference["step"] == 24 and reference["resumed_from"] is None
-    rates = [row["learning_rate"] for row in reference["history"]]
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[dict, Path]:
+    tmp = tmp_path_factory.mktemp("reference")
+    cache = tmp / "jax_cache"
+    result = run_to_end(tmp / "run", cache)
+    assert result["step"] == 24 and result["resumed_from"] is None
+    rates = [row["learning_rate"] for row in result["history"]]
     assert len(set(rates)) > 1, "the plateau schedule should act during the run"
+    return result, cache
 
-    run_dir = tmp_path / "killed"
+
+def interrupt(run_dir: Path, cache: Path, sig: int, delay: float) -> str:
+    """Starts a run, sends ``sig`` ``delay`` seconds after its first checkpoint; its stderr."""
     proc = start(run_dir, cache, 0.15)
     deadline = time.monotonic() + 300
     while not checkpoints(run_dir):
         assert proc.poll() is None, proc.stderr.read()[-3000:]
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.01)
-    time.sleep(random.Random(0).uniform(0.0, 1.5))
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    time.sleep(delay)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0, "the run finished before it could be interrupted"
+    return err
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path: Path, reference) -> None:
+    expected, cache = reference
+    run_dir = tmp_path / "killed"
+    interrupt(run_dir, cache, signal.SIGKILL, random.Random(0).uniform(0.0, 1.5))
     saved = checkpoints(run_dir)
     assert saved and saved[-1] < 24
 
     resumed = run_to_end(run_dir, cache)
     assert resumed["resumed_from"] == saved[-1]
-    assert resumed["hash"] == reference["hash"]
-    assert resumed["history"] == reference["history"]
+    assert resumed["hash"] == expected["hash"]
+    assert resumed["history"] == expected["history"]
+
+
+def test_ctrl_c_saves_the_last_step_then_resumes(tmp_path: Path, reference) -> None:
+    expected, cache = reference
+    run_dir = tmp_path / "interrupted"
+    err = interrupt(run_dir, cache, signal.SIGINT, 0.5)
+    assert "KeyboardInterrupt" in err and "rerun to resume" in err
+    saved = checkpoints(run_dir)[-1]
+    assert f"checkpoint of step {saved} saved" in err  # the step it had reached, not older
+
+    resumed = run_to_end(run_dir, cache)
+    assert resumed["resumed_from"] == saved
+    assert resumed["hash"] == expected["hash"]
+    assert resumed["history"] == expected["history"]

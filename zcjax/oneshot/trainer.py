@@ -250,7 +250,6 @@ def train(config: TrainConfig, images: data_lib.ImageSet, directory: "str | os.P
             if int(state.step) != start:
                 raise ValueError(f"checkpoint {start} holds step {int(state.step)}")
         step = start or 0
-        reporter = _reporter(progress, config, total, step)
         durations: list[float] = []
         compile_seconds = math.nan
         if step < total:
@@ -258,43 +257,57 @@ def train(config: TrainConfig, images: data_lib.ImageSet, directory: "str | os.P
             step_fn = _compile(make_train_step(config, network, optimizer, images), state,
                                images, config.batch_size, sampler(config.seed, step))
             compile_seconds = time.perf_counter() - t0
-            reporter.write(f"compiled the train step in {compile_seconds:.1f} s")
+        reporter = _reporter(progress, config, total, step)  # rates exclude compilation
+        if step < total:
+            reporter.write(f"{'resuming at' if start else 'starting'} step {step} of {total} "
+                           f"({spe} per epoch); compiled the step in {compile_seconds:.1f} s")
         saved = start
 
         def save() -> None:
             nonlocal saved
-            if saved != step:
+            if saved == step:
+                return
+            if step not in checkpoints.steps():  # else an interrupted save had finished it
                 meta = {"fingerprint": fingerprint, "fields": fields, "step": step,
                         "history": history, "partial": partial}
                 checkpoints.save(step, state.as_dict(), meta)
-                saved = step
+            saved = step
 
         order, order_epoch = None, -1
         try:
             while step < total:
                 epoch, index = divmod(step, spe)
                 if epoch != order_epoch:
-                    order, order_epoch = data_lib.epoch_order(config.seed, epoch, len(images)), epoch
+                    order = data_lib.epoch_order(config.seed, epoch, len(images))
+                    order_epoch = epoch
                 rows = order[index * config.batch_size:(index + 1) * config.batch_size]
                 t0 = time.perf_counter()
-                state, metrics = step_fn(state, images.images[rows], images.labels[rows],
-                                         sampler(config.seed, step))
+                new_state, metrics = step_fn(state, images.images[rows], images.labels[rows],
+                                             sampler(config.seed, step))
                 loss, acc = float(metrics["loss"]), float(metrics["accuracy"])
-                durations.append(time.perf_counter() - t0)
-                step += 1
-                partial = {"loss_sum": partial["loss_sum"] + loss,
+                seconds = time.perf_counter() - t0
+                running = {"loss_sum": partial["loss_sum"] + loss,
                            "accuracy_sum": partial["accuracy_sum"] + acc,
                            "steps": partial["steps"] + 1,
-                           "seconds": partial["seconds"] + durations[-1]}
-                lr = learning_rate(config, state.opt_state, step - 1, spe)
-                reporter.status = (f"epoch {epoch + 1} loss {partial['loss_sum'] / partial['steps']:.4f} "
-                                   f"acc {partial['accuracy_sum'] / partial['steps']:.4f} lr {lr:.4g}")
-                if step % spe == 0:
-                    history.append({"epoch": step // spe, "learning_rate": lr,
-                                    "loss": partial["loss_sum"] / partial["steps"],
-                                    "accuracy": partial["accuracy_sum"] / partial["steps"],
-                                    "seconds": partial["seconds"]})
-                    partial = _new_partial()
+                           "seconds": partial["seconds"] + seconds}
+                lr = learning_rate(config, state.opt_state, step, spe)  # what this step used
+                new_partial, new_history = running, history
+                epoch_done = (step + 1) % spe == 0
+                if epoch_done:
+                    new_partial = _new_partial()
+                    new_history = history + [{
+                        "epoch": (step + 1) // spe, "learning_rate": lr,
+                        "loss": running["loss_sum"] / running["steps"],
+                        "accuracy": running["accuracy_sum"] / running["steps"],
+                        "seconds": running["seconds"]}]
+                # The step is taken: one statement, inside which Python delivers no Ctrl-C, so
+                # a checkpoint never pairs the state of one step with the counts of another.
+                state, step, partial, history = new_state, step + 1, new_partial, new_history
+                durations.append(seconds)
+                reporter.status = (f"epoch {epoch + 1} loss "
+                                   f"{running['loss_sum'] / running['steps']:.4f} acc "
+                                   f"{running['accuracy_sum'] / running['steps']:.4f} lr {lr:.4g}")
+                if epoch_done:
                     reporter.write(_epoch_line(history[-1], config.epochs))
                 reporter.update()
                 if step % every == 0 or step in keep_steps or step == total:
