@@ -139,7 +139,7 @@ class Plan:
             space=space.name, network=network, epochs=self.epochs,
             batch_size=self.train_batch_size, learning_rate=self.learning_rate,
             schedule=self.schedule, sampling=self.sampling, absent_params=self.absent_params,
-            holdout=self.holdout, seed=seed)
+            seed=seed)
 
     def _classes(self) -> int:
         from zcjax import data

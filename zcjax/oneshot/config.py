@@ -98,8 +98,6 @@ class TrainConfig:
         it, as aw_nas does. ``fair`` sets it to the number of operations.
       absent_params: ``"zero_grad"`` or ``"skip"`` (module doc).
       augment: random crop and horizontal flip of training images.
-      holdout: fraction of the training split kept out of training, on which architectures are
-        scored (the last ``holdout`` of the images, in file order, as aw_nas splits).
       seed: initialisation, data order, sampled architectures, augmentation and dropout; each
         step's randomness is a function of ``(seed, step)`` alone, so a resumed run repeats an
         uninterrupted one exactly.
@@ -121,7 +119,6 @@ class TrainConfig:
     paths_per_step: int = 1
     absent_params: str = "zero_grad"
     augment: bool = True
-    holdout: float = 0.2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -145,7 +142,6 @@ class TrainConfig:
         _number("dropout", self.dropout, 0.0, 1.0, high_open=True)
         _number("plateau_factor", self.plateau_factor, 0.0, 1.0, low_open=True,
                 high_open=True)
-        _number("holdout", self.holdout, 0.0, 1.0, high_open=True)
         if self.grad_clip is not None:
             _number("grad_clip", self.grad_clip, 0.0, None, low_open=True)
         if not isinstance(self.augment, bool):
@@ -163,8 +159,9 @@ class TrainConfig:
 
     def fingerprint(self, data_hash: str) -> str:
         """16 hex digits identifying the weights this run produces on the data ``data_hash``
-        (:meth:`zcjax.oneshot.data.ImageSet.hash` of the training images): a checkpoint
-        whose fingerprint differs belongs to another run."""
+        (:attr:`zcjax.oneshot.data.ImageSet.hash` of the training images, so the data set and
+        its train / held-out split are part of it): a checkpoint whose fingerprint differs
+        belongs to another run."""
         return config_hash({"train": self.fields(), "data": data_hash})
 
     @classmethod
