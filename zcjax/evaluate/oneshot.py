@@ -284,13 +284,13 @@ def plot_operation_bias(rows: Sequence[Mapping], title: str = ""):
 
 def plot_cost_bias(scores, truth, cost, cost_name: str = "parameters", title: str = ""):
     """Percentile rank by the score and by the truth against a cost (log axis)."""
-    fig = _figure(8, 3.2)
+    fig = _figure(9, 3.4)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, values, label in ((axes[0], scores, "one-shot score"), (axes[1], truth, "truth")):
         tau = metrics.kendall_tau(values, cost).value
         ax.scatter(cost, percentile_ranks(values), s=8, alpha=0.6, linewidths=0)
         ax.set_xscale("log")
-        ax.set(xlabel=cost_name, title=f"{label} vs {cost_name} (τ = {tau:.2f})")
+        ax.set(xlabel=cost_name, title=f"{label} (Kendall τ with it: {tau:.2f})")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("percentile rank (1 = best)")
     if title:
