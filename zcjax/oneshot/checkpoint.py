@@ -9,7 +9,7 @@ checkpoints and at most a temporary folder, which the next run removes.
 
 Checks, before anything is written:
 
-* every stored checkpoint's ``meta`` must carry the run's fingerprint
+* the latest checkpoint's ``meta`` must carry the run's fingerprint
   (:meth:`~zcjax.oneshot.config.TrainConfig.fingerprint`: every setting and the training
   data's hash); a checkpoint of another configuration (another space, width, data set, seed,
   optimiser, ...) is a :class:`CheckpointMismatchError` naming the settings that differ;
@@ -130,12 +130,18 @@ class Checkpoints:
         return dict(meta)
 
     def check(self, fingerprint: str, fields: Mapping[str, Any]) -> None:
-        """Every checkpoint here belongs to the run with ``fingerprint`` (whose settings are
-        ``fields``); else :class:`CheckpointMismatchError` naming what differs."""
-        for step in self.steps():
-            meta = self.meta(step)
-            if meta.get("fingerprint") == fingerprint:
-                continue
+        """The latest checkpoint here (the one a run resumes from) belongs to the run with
+        ``fingerprint`` (whose settings are ``fields``); else
+        :class:`CheckpointMismatchError` naming what differs.
+
+        Only the latest is read: a process killed while orbax deleted an old checkpoint leaves
+        that step's folder half-removed, which must not stop the run from resuming.
+        """
+        step = self.latest()
+        if step is None:
+            return
+        meta = self.meta(step)
+        if meta.get("fingerprint") != fingerprint:
             diff = _differences(meta.get("fields", {}), fields)
             raise CheckpointMismatchError(
                 f"{self.directory} holds checkpoints of another run (step {step}: fingerprint "

@@ -24,10 +24,13 @@ loss, accuracy and learning rate of the epoch; a line per epoch gives its means.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import signal
 import statistics
+import threading
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -267,11 +270,11 @@ def train(config: TrainConfig, images: data_lib.ImageSet, directory: "str | os.P
             nonlocal saved
             if saved == step:
                 return
-            if step not in checkpoints.steps():  # else an interrupted save had finished it
+            with _interrupts_deferred():  # Ctrl-C waits for the save to finish
                 meta = {"fingerprint": fingerprint, "fields": fields, "step": step,
                         "history": history, "partial": partial}
                 checkpoints.save(step, state.as_dict(), meta)
-            saved = step
+                saved = step
 
         order, order_epoch = None, -1
         try:
@@ -356,6 +359,24 @@ def load(directory: "str | os.PathLike", step: int | None = None) -> Supernet:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Ctrl-C (SIGINT) during the block is raised after it: orbax's save, interrupted half-way,
+    leaves its manager unable to save again. Only the main thread can hold the signal."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
 
 def _compile(step_fn, state: TrainState, images: data_lib.ImageSet, batch_size: int,
              paths: np.ndarray):
