@@ -332,10 +332,13 @@ def resolve_proxies(spec: str, space: str | None = None) -> list[str]:
 
 
 def higher_is_better(name: str) -> bool:
-    """The registry's sign convention of a proxy (True for a name it does not know, e.g. a
-    one-shot estimator's accuracy)."""
+    """The sign convention of a stored estimator: a proxy's registry entry, a one-shot
+    estimator's (``zcjax.oneshot.ESTIMATORS``), else True (a name neither knows)."""
     from zcjax import proxies as proxies_lib
+    from zcjax.oneshot.score import ESTIMATORS
 
+    if name in ESTIMATORS:
+        return ESTIMATORS[name]
     try:
         return bool(proxies_lib.get(name).higher_is_better)
     except ValueError:

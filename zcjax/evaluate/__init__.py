@@ -7,9 +7,12 @@
   (clean, adversarial, common corruptions, harmonic robustness score) from spec strings.
 * :mod:`zcjax.evaluate.regression` -- random-forest regression from proxies to targets, with
   held-out R^2 / Kendall tau and impurity / permutation feature importance.
+* :mod:`zcjax.evaluate.oneshot` -- the one-shot estimator analyses of Ning et al. (NeurIPS
+  2021): criteria over training epochs, bias, variance across seeds and isomorphic cells,
+  one-shot and zero-shot estimators side by side and combined.
 """
 
-from zcjax.evaluate import metrics, regression, targets
+from zcjax.evaluate import metrics, oneshot, regression, targets
 from zcjax.evaluate.metrics import (
     Evaluation,
     best_rank_at_k,
@@ -34,7 +37,7 @@ from zcjax.evaluate.targets import (
 )
 
 __all__ = [
-    "metrics", "regression", "targets",
+    "metrics", "oneshot", "regression", "targets",
     "Evaluation", "kendall_tau", "spearman_rho", "pearson_r", "precision_at_top_k",
     "precision_at_bottom_k", "best_rank_at_k", "worst_rank_at_k", "kendall_tau_top_k",
     "correlation_table", "per_class",

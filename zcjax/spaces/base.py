@@ -275,6 +275,35 @@ class CompileOnceNetwork(abc.ABC):
         """Variables that make the module compute the architecture whose
         :meth:`arch_data` is ``data`` (possibly traced)."""
 
+    # -- what one-shot training needs (zcjax.oneshot); optional for scoring-only spaces ------
+
+    def arch_choices(self) -> tuple[int, ...] | None:
+        """Values each entry of :meth:`arch_data` takes, if the architectures are exactly every
+        combination of independent choices (entry ``i`` in ``0..choices[i]-1``); else ``None``.
+
+        One-shot samplers draw such architectures as independent integers (and fair sampling
+        needs it); spaces with constraints between entries return ``None`` and are sampled
+        from :meth:`SearchSpace.enumerate`.
+        """
+        return None
+
+    def presence(self, params: Any, arch_data: Any) -> Any:
+        """A tree like ``params`` of float32 scalars, 1 where the architecture ``arch_data``
+        (possibly traced) uses the parameter and 0 where it does not (traceable)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say which parameters an "
+                                  "architecture uses (presence), which one-shot training needs")
+
+    def train_apply(self, variables: Mapping[str, Any], inputs: Any, *,
+                    dropout_rate: float = 0.0, key: Any = None) -> Any:
+        """Logits in training mode: the module's output with dropout at ``dropout_rate`` drawn
+        from ``key``, where the space's reference supernet has dropout. Batch norm normalises
+        with the batch's statistics, as always in zcjax. Spaces without dropout refuse a
+        non-zero rate."""
+        if dropout_rate:
+            raise NotImplementedError(f"{type(self).__name__} has no dropout; train it with "
+                                      "dropout_rate=0")
+        return self.module().apply(variables, inputs)
+
 
 class Benchmark(abc.ABC):
     """Ground truth of a space, looked up by architecture string (never by position).

@@ -101,13 +101,17 @@ STAGES = 3
 
 
 def skeleton(net: nn.Module, images: Array, make_cell: Callable[[int, int, str], nn.Module],
-             use_bn: bool) -> Array:
+             use_bn: bool, dropout_rate: float = 0.0) -> Array:
     """The macro skeleton around the cells, shared by the static network and the supernet.
 
     Called inside ``net``'s compact ``__call__`` (``net`` has ``channels``,
     ``cells_per_stage``, ``num_classes`` and ``convention``); ``make_cell(width, hooks, name)``
     returns the cell module, called as ``cell(x, use_bn=use_bn)``. Declares the contract's
     stage features (:func:`stage_layout`) and sows ``pre_pool``.
+
+    ``dropout_rate > 0`` drops pooled features before the classifier (inverted dropout, drawn
+    from the ``"dropout"`` RNG stream), as the one-shot supernet of aw_nas does in training
+    (``NB201SharedNet(dropout_rate=0.1)``); 0, the default, is the benchmark's network.
     """
     if images.ndim != 4:
         raise ValueError(f"expected NHWC images, got shape {images.shape}")
@@ -134,6 +138,8 @@ def skeleton(net: nn.Module, images: Array, make_cell: Callable[[int, int, str],
     net.sow(contract.INTERMEDIATES, contract.PRE_POOL, x)
     pooled = layers.global_avg_pool(x)
     contract.declare_stages(net, features + [pooled], stage_layout(n))
+    if dropout_rate:
+        pooled = nn.Dropout(dropout_rate, deterministic=False, name="dropout")(pooled)
     return layers.Dense(net.num_classes, name="classifier")(pooled)
 
 

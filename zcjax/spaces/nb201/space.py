@@ -11,7 +11,7 @@ import numpy as np
 from zcjax import validation
 from zcjax.spaces import base, layers
 from zcjax.spaces.nb201 import cost, isomorphism, network, supernet
-from zcjax.spaces.nb201.genotype import NUM_CELLS, Genotype, all_genotypes, as_genotype
+from zcjax.spaces.nb201.genotype import EDGES, NUM_CELLS, OPS, Genotype, all_genotypes, as_genotype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +54,21 @@ class NB201Scorer(base.CompileOnceNetwork):
 
     def arch_data(self, arch: Any) -> np.ndarray:
         return supernet.genotype_array(arch)
+
+    def arch_choices(self) -> tuple[int, ...]:
+        return (len(OPS),) * len(EDGES)  # every edge takes any of the five operations
+
+    def presence(self, params: Any, arch_data: Any) -> Any:
+        return supernet.presence(params, jnp.asarray(arch_data, jnp.int32))
+
+    def train_apply(self, variables: Mapping[str, Any], inputs: Any, *,
+                    dropout_rate: float = 0.0, key: Any = None) -> Any:
+        if not dropout_rate:
+            return self._module.apply(variables, inputs)
+        if key is None:
+            raise ValueError("dropout_rate > 0 needs a key")
+        return self._module.apply(variables, inputs, dropout_rate=dropout_rate,
+                                  rngs={"dropout": key})
 
 
 class NB201Space(base.SearchSpace):

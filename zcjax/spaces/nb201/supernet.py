@@ -435,7 +435,10 @@ class NB201Supernet(nn.Module):
     custom_backward: bool = True
 
     @nn.compact
-    def __call__(self, images: Array, *, use_bn: bool = True) -> Array:
+    def __call__(self, images: Array, *, use_bn: bool = True, dropout_rate: float = 0.0
+                 ) -> Array:
+        """Logits; ``dropout_rate > 0`` (training only, needs a ``"dropout"`` RNG) drops
+        pooled features before the classifier (see :func:`~.network.skeleton`)."""
         ops = self.variable(contract.ARCHITECTURE, "ops",
                             lambda: jnp.zeros((len(EDGES),), jnp.int32)).value
 
@@ -443,7 +446,7 @@ class NB201Supernet(nn.Module):
             cell_ = SwitchCell(width, self.convention, self.custom_backward, hooks, name=name)
             return functools.partial(cell_, ops=ops)
 
-        return skeleton(self, images, cell, use_bn)
+        return skeleton(self, images, cell, use_bn, dropout_rate)
 
 
 def build_supernet(*, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
