@@ -42,7 +42,7 @@ from zcjax.spaces.nb201 import NB201Config
 from zcjax.spaces.nb201 import supernet as sn
 from zcjax.sweep.engine import SweepConfig, compile_once_scorer
 
-for _name in common.define("proxies", "space", "data", "json_out"):
+for _name in common.define("proxies", "space", "dataset", "batch", "json_out"):
     flags.declare_key_flag(_name)
 
 LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"

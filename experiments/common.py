@@ -60,6 +60,9 @@ def guarded(run_main: Callable[[], Any]) -> Any:
 def _define_workspace():
     flags.DEFINE_string("workspace", None, "Workspace root (data/, cache/, results/). Default: "
                         "$ZCJAX_WORKSPACE, else ./zcjax_workspace.")
+
+
+def _define_store():
     flags.DEFINE_string("store", None,
                         "Score store (SQLite). Default: <workspace>/results/scores.sqlite.")
 
@@ -72,13 +75,16 @@ def _define_space():
                       "Config; an unknown name lists them).")
 
 
-def _define_data():
+def _define_dataset():
     flags.DEFINE_string("dataset", None, "Data set of the scoring batch (default: the space's "
                         "first): cifar10 (the bundled 1,000-image sample unless --data_dir is "
                         "given), cifar100 or ImageNet16-120 (read from --data_dir, else "
                         "<workspace>/data) for the image spaces; the space's own for others.")
     flags.DEFINE_string("data_dir", None, "Folder holding the data set (e.g. "
                         "cifar-10-batches-py/); not needed for the bundled data.")
+
+
+def _define_batch():
     flags.DEFINE_enum("split", "train", ["train", "test"], "Split the batch is drawn from.")
     flags.DEFINE_integer("batch_size", 64, "Examples in the scoring batch (64 as in "
                          "zero-cost-nas).")
@@ -164,14 +170,22 @@ def _define_archs():
     flags.DEFINE_integer("sample_seed", 0, "Seed of the sample forms of --archs.")
 
 
+def _define_supernet():
+    flags.DEFINE_integer("channels", None, "Supernet: channels of the first stage (C).")
+    flags.DEFINE_integer("cells_per_stage", None, "Supernet: cells per stage (N).")
+    flags.DEFINE_string("convention", None, "Supernet layer convention (zcjax.spaces.layers).")
+
+
 def _define_json_out():
     flags.DEFINE_string("json_out", None, "Write the measurements here (JSON).")
 
 
 GROUPS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
-    "workspace": (_define_workspace, ("workspace", "store")),
+    "workspace": (_define_workspace, ("workspace",)),
+    "store": (_define_store, ("store",)),
     "space": (_define_space, ("space", "network")),
-    "data": (_define_data, ("dataset", "data_dir", "split", "batch_size", "batch_seed")),
+    "dataset": (_define_dataset, ("dataset", "data_dir")),
+    "batch": (_define_batch, ("split", "batch_size", "batch_seed")),
     "proxies": (_define_proxies, ("proxies",)),
     "seeds": (_define_seeds, ("seeds",)),
     "stored": (_define_stored, ("config_hash", "batch_hash", "nonfinite")),
@@ -184,6 +198,7 @@ GROUPS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
     "compile": (_define_compile, ("compile", "compilation_cache")),
     "archs": (_define_archs, ("archs", "sample_seed")),
     "json_out": (_define_json_out, ("json_out",)),
+    "supernet": (_define_supernet, ("channels", "cells_per_stage", "convention")),
 }
 
 
@@ -192,6 +207,9 @@ def define(*groups: str) -> list[str]:
 
     A script passes them to ``flags.declare_key_flag`` so that ``--helpshort`` lists them as its
     own: ``for name in common.define("workspace", "space"): flags.declare_key_flag(name)``.
+    Groups: ``workspace``, ``store``, ``space``, ``dataset``, ``batch``, ``proxies``,
+    ``seeds``, ``stored``, ``target``, ``target_dataset``, ``output``, ``per_class``, ``robust``,
+    ``compile``, ``archs``, ``json_out``, ``supernet`` (see :data:`GROUPS`).
     """
     names = []
     for group in groups:

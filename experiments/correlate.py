@@ -50,8 +50,9 @@ from absl import app, flags
 from experiments import common
 from zcjax.evaluate import tables
 
-for _name in common.define("workspace", "space", "data", "proxies", "seeds", "stored",
-                           "eval_cells", "target", "target_dataset", "output", "per_class"):
+for _name in common.define("workspace", "store", "space", "dataset", "batch", "proxies",
+                           "seeds", "stored", "eval_cells", "target", "target_dataset", "output",
+                           "per_class"):
     flags.declare_key_flag(_name)
 
 flags.DEFINE_enum("class_reduce", "representative", ["representative", "mean"],

@@ -55,6 +55,16 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
+from zcjax.evaluate import tables
+
+#: The space the one-shot script trains (the one with a compile-once network that one-shot
+#: training can use; ``zcjax.oneshot.train`` itself takes any such space).
+SPACE = "nb201"
+
+for _name in common.define("workspace", "store", "dataset", "target_dataset", "output",
+                           "supernet"):
+    flags.declare_key_flag(_name)
+flags.declare_key_flag("verbosity")  # absl's: the run quiets orbax's INFO lines unless given
 
 flags.DEFINE_enum("preset", "demo", ["demo", "paper"], "Default settings (module doc).")
 flags.DEFINE_string("supernet_seeds", None, "Supernet seeds (e.g. 0,1; ranges A-B).")
@@ -132,7 +142,7 @@ class Plan:
     def train_config(self, seed: int):
         from zcjax import oneshot, spaces
 
-        space = spaces.get(common.SPACE)
+        space = spaces.get(SPACE)
         network = space.config(channels=self.channels, cells_per_stage=self.cells_per_stage,
                                convention=self.convention, num_classes=self._classes())
         return oneshot.TrainConfig(
@@ -144,7 +154,7 @@ class Plan:
     def _classes(self) -> int:
         from zcjax import data
 
-        return data.NUM_CLASSES[common.Setting(dataset=self.dataset).canonical_dataset]
+        return data.NUM_CLASSES[data.canonical_dataset(self.dataset)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +175,7 @@ def select_cells(num: int, seed: int) -> list[str]:
     the rest drawn uniformly; in NB201 index order."""
     from zcjax import spaces
 
-    space = spaces.get(common.SPACE)
+    space = spaces.get(SPACE)
     archs = list(space.enumerate())
     rng = np.random.default_rng(seed)
     classes: dict[str, list[int]] = {}
@@ -191,8 +201,13 @@ def run(plan: Plan, store_path: "str | pathlib.Path", prefix: pathlib.Path, *,
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    space = spaces.get(common.SPACE)
-    target_dataset = common.Setting(dataset=plan.target_dataset or plan.dataset).canonical_dataset
+    space = spaces.get(SPACE)
+    from zcjax import data
+
+    try:
+        target_dataset = data.canonical_dataset(plan.target_dataset or plan.dataset)
+    except ValueError as e:
+        common.fail(str(e))
     try:
         train_images, held = oneshot.load_data(plan.dataset, plan.data_dir, plan.holdout)
     except (FileNotFoundError, ValueError) as e:
@@ -328,15 +343,16 @@ def _zero_shot(plan: Plan, cells: Sequence[str], store, progress: bool
         return {}
     from zcjax.sweep.engine import batch_hash, sweep
 
-    setting = common.Setting(dataset=plan.dataset, data_dir=plan.data_dir,
-                             workspace=plan.workspace, channels=plan.zse_channels,
-                             cells_per_stage=plan.zse_cells_per_stage)
+    setting = common.Setting(space=SPACE, dataset=plan.dataset, data_dir=plan.data_dir,
+                             workspace=plan.workspace,
+                             network=(f"channels={plan.zse_channels}",
+                                      f"cells_per_stage={plan.zse_cells_per_stage}"))
     config = setting.config(plan.zse)
     batch = setting.batch()
     sweep(cells, [0], batch, config, store, progress=progress)
     out = {}
     for name in config.proxies:
-        stored = store.scores(common.SPACE, name, config.hash(), batch_hash(batch), archs=cells,
+        stored = store.scores(SPACE, name, config.hash(), batch_hash(batch), archs=cells,
                               seeds=[0])
         out[name] = np.array([stored[c][0] for c in cells])
     return out
@@ -347,56 +363,56 @@ def _write(prefix, plan, criteria_rows, curves, bias_rows, variance_rows, vs_row
            ) -> dict[str, pathlib.Path]:
     from zcjax.evaluate import oneshot as ose
 
-    f3 = common.fmt_float(3)
+    f3 = tables.fmt_float(3)
 
     def text(v):
         return "" if v is None else str(v)
 
-    k_cols = [common.Column(f"{m}@{k}", f"{h}{common.format_k(k)} {arrow}", f3)
+    k_cols = [tables.Column(f"{m}@{k}", f"{h}{tables.format_k(k)} {arrow}", f3)
               for k in KS for m, h, arrow in (("precision_at_top_k", "P@top", "↑"),
                                               ("best_rank_at_k", "BR@", "↓"),
                                               ("worst_rank_at_k", "WR@", "↓"))]
-    base = [common.Column("kendall_tau", "Kendall τ ↑", f3),
-            common.Column("spearman_rho", "Spearman ρ ↑", f3)]
+    base = [tables.Column("kendall_tau", "Kendall τ ↑", f3),
+            tables.Column("spearman_rho", "Spearman ρ ↑", f3)]
     setting = (f"NB201 supernet C={plan.channels} N={plan.cells_per_stage} ({plan.convention}) "
                f"trained on {plan.dataset} ({'bundled sample' if plan.data_dir is None else plan.data_dir}),"
                f" {plan.epochs} epochs, batch {plan.train_batch_size}, {plan.schedule} schedule, "
                f"{plan.sampling} sampling; {n_cells} cells against NB201 {target_dataset} test "
                "accuracy")
     paths: dict[str, pathlib.Path] = {}
-    tables = {
+    outputs = {
         "criteria": (criteria_rows,
-                     [common.Column("seed", "seed", text), common.Column("epoch", "epoch", "{:g}".format),
-                      common.Column("mean_score", "mean acc.", f3), *base, *k_cols],
+                     [tables.Column("seed", "seed", text), tables.Column("epoch", "epoch", "{:g}".format),
+                      tables.Column("mean_score", "mean acc.", f3), *base, *k_cols],
                      f"One-shot accuracy over training: {setting}."),
         "bias": (bias_rows,
-                 [common.Column("seed", "seed", text), common.Column("what", "against", text),
-                  common.Column("measure", "measure", text), common.Column("score", "one-shot", f3),
-                  common.Column("truth", "truth", f3), common.Column("gap", "gap", f3)],
+                 [tables.Column("seed", "seed", text), tables.Column("what", "against", text),
+                  tables.Column("measure", "measure", text), tables.Column("score", "one-shot", f3),
+                  tables.Column("truth", "truth", f3), tables.Column("gap", "gap", f3)],
                  f"Bias at epoch {max(plan.score_epochs)}: Kendall τ with parameters / FLOPs, "
                  f"and mean percentile rank (1 = best) of the cells holding each operation; "
                  f"{setting}."),
         "variance": (variance_rows,
-                     [common.Column("what", "what", text), common.Column("kendall_tau", "Kendall τ ↑", f3),
-                      common.Column("precision_at_top_k@0.1", "P@top10% ↑", f3),
-                      common.Column("classes", "classes", text), common.Column("within_std", "σ within", f3),
-                      common.Column("within_fraction", "SS within / total", f3),
-                      common.Column("rank_range", "rank range", f3)],
+                     [tables.Column("what", "what", text), tables.Column("kendall_tau", "Kendall τ ↑", f3),
+                      tables.Column("precision_at_top_k@0.1", "P@top10% ↑", f3),
+                      tables.Column("classes", "classes", text), tables.Column("within_std", "σ within", f3),
+                      tables.Column("within_fraction", "SS within / total", f3),
+                      tables.Column("rank_range", "rank range", f3)],
                      f"Variance at epoch {max(plan.score_epochs)}: across supernet seeds, and "
                      f"among isomorphic cells; {setting}."),
         "vs_zse": (vs_rows,
-                   [common.Column("proxy", "estimator", text), common.Column("kind", "kind", text),
-                    common.Column("n_used", "N", text),
-                    common.Column("kendall_tau", "Kendall τ ↑", f3),
-                    common.Column("spearman_rho", "Spearman ρ ↑", f3), *k_cols,
-                    common.Column("note", "note", text)],
+                   [tables.Column("proxy", "estimator", text), tables.Column("kind", "kind", text),
+                    tables.Column("n_used", "N", text),
+                    tables.Column("kendall_tau", "Kendall τ ↑", f3),
+                    tables.Column("spearman_rho", "Spearman ρ ↑", f3), *k_cols,
+                    tables.Column("note", "note", text)],
                    f"One-shot (epoch {max(plan.score_epochs)}) and zero-shot estimators on the "
                    f"same cells; zero-shot on the NB201 benchmark network (C=16, N=5, zero_cost, "
                    f"batch of 64). Random forests: held-out cells, mean ± std over 3 splits; "
                    f"{setting}."),
     }
-    for name, (rows, columns, caption) in tables.items():
-        out = common.write_tables(prefix.with_name(f"{prefix.name}_{name}"), rows, columns,
+    for name, (rows, columns, caption) in outputs.items():
+        out = tables.write_tables(prefix.with_name(f"{prefix.name}_{name}"), rows, columns,
                                   caption)
         paths.update({f"{name}_{k}": v for k, v in out.items()})
     final_seed, acc = next(iter(finals.items()))
@@ -416,15 +432,35 @@ def _write(prefix, plan, criteria_rows, curves, bias_rows, variance_rows, vs_row
     return paths
 
 
-def plan_from_flags() -> Plan:
+#: The flags whose default comes from the preset (``pick`` reads them by name).
+PRESET_FLAGS = ("channels", "cells_per_stage", "convention", "epochs", "train_batch_size",
+                "learning_rate", "schedule", "sampling", "absent_params", "supernet_seeds",
+                "score_epochs", "num_cells", "eval_batch_size")
+
+
+@common.reads_flags("preset", *PRESET_FLAGS)
+def _preset_values() -> dict[str, Any]:
+    """The preset's value of each of :data:`PRESET_FLAGS`, or the flag's when given."""
     preset = {**PRESETS[FLAGS.preset], **PAPER}
+    given = {"channels": FLAGS.channels, "cells_per_stage": FLAGS.cells_per_stage,
+             "convention": FLAGS.convention, "epochs": FLAGS.epochs,
+             "train_batch_size": FLAGS.train_batch_size, "learning_rate": FLAGS.learning_rate,
+             "schedule": FLAGS.schedule, "sampling": FLAGS.sampling,
+             "absent_params": FLAGS.absent_params, "supernet_seeds": FLAGS.supernet_seeds,
+             "score_epochs": FLAGS.score_epochs, "num_cells": FLAGS.num_cells,
+             "eval_batch_size": FLAGS.eval_batch_size}
+    return {name: value if FLAGS[name].present or name not in preset else preset[name]
+            for name, value in given.items()}
+
+
+def plan_from_flags() -> Plan:
+    values = _preset_values()
 
     def pick(name: str):
-        return getattr(FLAGS, name) if common.flag_given(name) or name not in preset \
-            else preset[name]
+        return values[name]
 
     return Plan(
-        dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, workspace=FLAGS.workspace,
+        dataset=FLAGS.dataset or "cifar10", data_dir=FLAGS.data_dir, workspace=FLAGS.workspace,
         channels=pick("channels"), cells_per_stage=pick("cells_per_stage"),
         convention=pick("convention"), epochs=pick("epochs"),
         train_batch_size=pick("train_batch_size"), learning_rate=pick("learning_rate"),
@@ -434,7 +470,7 @@ def plan_from_flags() -> Plan:
         score_epochs=tuple(common.parse_int_list(pick("score_epochs"), "epoch")),
         num_cells=pick("num_cells"), cell_seed=FLAGS.cell_seed,
         eval_batch_size=pick("eval_batch_size"), eval_batches=FLAGS.eval_batches,
-        zse=tuple(common.resolve_proxies(FLAGS.zse)) if FLAGS.zse.strip() else (),
+        zse=tuple(common.resolve_proxies(FLAGS.zse, SPACE)) if FLAGS.zse.strip() else (),
         zse_channels=FLAGS.zse_channels, zse_cells_per_stage=FLAGS.zse_cells_per_stage,
         target_dataset=FLAGS.target_dataset,
         forest_train_size=common.parse_sizes(FLAGS.forest_train_size, "forest_train_size")[0])
@@ -456,7 +492,7 @@ def main(argv: Sequence[str]) -> None:
             common.fail(f"--score_epochs {list(plan.score_epochs)} must lie in 1..{plan.epochs}")
         if FLAGS.jax_cache:
             workspace.enable_compilation_cache(FLAGS.workspace)
-        default = common.default_prefix("oneshot", plan.dataset, f"C{plan.channels}N"
+        default = tables.default_prefix("oneshot", plan.dataset, f"C{plan.channels}N"
                                         f"{plan.cells_per_stage}", FLAGS.preset)
         prefix = common.output_prefix(FLAGS.workspace, FLAGS.out_prefix, default)
         store = common.store_path(FLAGS.workspace, FLAGS.store)
@@ -465,9 +501,9 @@ def main(argv: Sequence[str]) -> None:
         final = [r for r in result.criteria if r["epoch"] == max(plan.score_epochs)]
         last = result.scored[-1]
         common.print_block(
-            "", common.markdown_table(final, [common.Column("seed", "seed"),
-                                              common.Column("kendall_tau", "Kendall τ",
-                                                            common.fmt_float(3))]),
+            "", tables.markdown_table(final, [tables.Column("seed", "seed"),
+                                              tables.Column("kendall_tau", "Kendall τ",
+                                                            tables.fmt_float(3))]),
             "", (prefix.with_name(prefix.name + "_vs_zse.md")).read_text(encoding="utf-8"),
             "timings (s): " + ", ".join(f"{k} {v:.3g}" for k, v in result.timings.items()),
             *(f"wrote {p}" for p in result.paths.values()),

@@ -13,7 +13,7 @@ average of the machine before and after.
 The reference (PyTorch, a checkout of ``walkerning/aw_nas``; neither is a dependency of
 zcjax) runs in an environment that has PyTorch; it needs no JAX::
 
-    python experiments/oneshot_benchmark_reference.py --aw_nas=/path/to/aw_nas --steps=30
+    python tools/oneshot_benchmark_reference.py --aw_nas=/path/to/aw_nas --steps=30
 
 and times the step aw_nas's ``MepaEvaluator`` takes with one sampled architecture
 (``mepa_step_current``): ``assemble_candidate``, ``zero_grad``, forward and backward of the
@@ -32,6 +32,9 @@ from absl import app, flags
 
 from experiments import common
 
+for _name in common.define("supernet"):
+    flags.declare_key_flag(_name)
+flags.DEFINE_integer("bench_batch_size", 64, "Training batch size of the timed steps.")
 flags.DEFINE_integer("bench_steps", 30, "Training steps to time (after compilation).")
 flags.DEFINE_string("bench_json", None, "Write the timings as JSON here.")
 
@@ -45,7 +48,7 @@ def run(channels: int = 16, cells_per_stage: int = 5, batch_size: int = 64, step
 
     from zcjax import oneshot, spaces
 
-    space = spaces.get(common.SPACE)
+    space = spaces.get("nb201")
     config = oneshot.TrainConfig(
         network=space.config(channels=channels, cells_per_stage=cells_per_stage,
                              convention=convention),
@@ -67,9 +70,8 @@ def run(channels: int = 16, cells_per_stage: int = 5, batch_size: int = 64, step
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    convention = FLAGS.convention if common.flag_given("convention") else "naslib"
-    out = run(FLAGS.channels, FLAGS.cells_per_stage, FLAGS.batch_size, FLAGS.bench_steps,
-              convention, progress=True)
+    out = run(FLAGS.channels or 16, FLAGS.cells_per_stage or 5, FLAGS.bench_batch_size,
+              FLAGS.bench_steps, FLAGS.convention or "naslib", progress=True)
     print(f"zcjax supernet step, NB201 C={out['channels']} N={out['cells_per_stage']}, batch "
           f"{out['batch_size']}, {out['backend']} ({out['cpus']} CPUs): "
           f"{out['seconds_per_step']:.3f} s/step = {out['steps_per_second']:.2f} steps/s "

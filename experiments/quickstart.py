@@ -40,7 +40,8 @@ from experiments import common
 from experiments import score as score_script
 from zcjax.evaluate import tables
 
-for _name in common.define("workspace", "space", "data", "proxies", "seeds", "compile", "archs"):
+for _name in common.define("workspace", "store", "space", "dataset", "batch", "proxies",
+                           "seeds", "compile", "archs"):
     flags.declare_key_flag(_name)
 
 flags.DEFINE_integer("num_archs", 8, "Architectures in the quickstart sample (random, "

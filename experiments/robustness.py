@@ -46,8 +46,8 @@ from absl import app, flags
 from experiments import common
 from zcjax.evaluate import tables
 
-for _name in common.define("workspace", "space", "data", "proxies", "seeds", "stored",
-                           "target_dataset", "output", "per_class", "robust"):
+for _name in common.define("workspace", "store", "space", "dataset", "batch", "proxies",
+                           "seeds", "stored", "target_dataset", "output", "per_class", "robust"):
     flags.declare_key_flag(_name)
 
 flags.DEFINE_string("clean_target", "clean",

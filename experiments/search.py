@@ -39,8 +39,9 @@ from experiments import common
 from experiments import score as score_script
 from zcjax.evaluate import tables
 
-for _name in common.define("workspace", "space", "data", "proxies", "seeds", "stored", "target",
-                           "target_dataset", "output", "robust", "compile"):
+for _name in common.define("workspace", "store", "space", "dataset", "batch", "proxies",
+                           "seeds", "stored", "target", "target_dataset", "output", "robust",
+                           "compile"):
     flags.declare_key_flag(_name)
 
 flags.DEFINE_integer("trials", 10, "Search trials (trial t samples with seed t).")

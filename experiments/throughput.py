@@ -29,8 +29,8 @@ from absl import app, flags
 from experiments import common
 from experiments import score as score_script
 
-for _name in common.define("workspace", "space", "data", "proxies", "seeds", "compile", "archs",
-                           "json_out"):
+for _name in common.define("workspace", "space", "dataset", "batch", "proxies", "seeds",
+                           "compile", "archs", "json_out"):
     flags.declare_key_flag(_name)
 
 FLAGS = flags.FLAGS

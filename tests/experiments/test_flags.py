@@ -52,6 +52,8 @@ def _dotted(node: ast.AST) -> str | None:
 def _resolve(namespace: dict, dotted: str):
     head, *rest = dotted.split(".")
     obj = namespace.get(head)
+    if obj is FLAGS:  # FLAGS.<name>...: a flag's value, not a reader
+        return None
     for part in rest:
         obj = getattr(obj, part, None)
     return obj

@@ -226,8 +226,7 @@ def test_scores_are_stored_and_read_back_like_proxy_scores(trained, images, tmp_
                            proxies="oneshot_accuracy,oneshot_loss",
                            config_hash=first.config_hash, batch_hash=first.batch_hash,
                            metrics=("kendall_tau",))
-    truth = common.load_target("test_accuracy", "cifar10")[
-        [SPACE.benchmark().archs().index(c) for c in CELLS]]
+    truth = SPACE.benchmark().lookup(CELLS, "test_accuracy", "cifar10")
     rows = {r["proxy"]: r["kendall_tau"] for r in result.rows}
     # Lower loss is better: correlate turns it round, as it does for proxies.
     assert rows["oneshot_loss"] == pytest.approx(metrics.kendall_tau(-first.loss, truth).value)

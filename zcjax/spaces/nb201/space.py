@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Mapping
 
 import flax.linen as nn
+import jax.numpy as jnp
 import numpy as np
 
 from zcjax import validation

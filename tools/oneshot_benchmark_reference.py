@@ -7,7 +7,7 @@ imported: this script needs no JAX)::
 
     pip install torch numpy scipy six pyyaml click graphviz imageio setproctitle
     git clone https://github.com/walkerning/aw_nas /tmp/aw_nas
-    python experiments/oneshot_benchmark_reference.py --aw_nas=/tmp/aw_nas --steps=30
+    python tools/oneshot_benchmark_reference.py --aw_nas=/tmp/aw_nas --steps=30
 
 It builds ``aw_nas.btcs.nasbench_201.NB201SharedNet`` as the paper's configuration does
 (``examples/research/surgery/nb201/deiso_plateaulr.yaml``: C=16, 17 layers, ``max_grad_norm``
