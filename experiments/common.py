@@ -159,6 +159,9 @@ def _define_compile():
                       "for the proxies it scores exactly and fast, eagerly the rest (auto); one "
                       "program per architecture (static); no program (eager); compile-once, "
                       "static for the rest (supernet). Scores do not depend on it.")
+
+
+def _define_compilation_cache():
     flags.DEFINE_bool("compilation_cache", True,
                       "Use JAX's persistent compilation cache under <workspace>/cache/jax.")
 
@@ -195,7 +198,8 @@ GROUPS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
     "output": (_define_output, ("out_prefix",)),
     "per_class": (_define_per_class, ("per_class",)),
     "robust": (_define_robust, ("robust_target",)),
-    "compile": (_define_compile, ("compile", "compilation_cache")),
+    "compile": (_define_compile, ("compile",)),
+    "compilation_cache": (_define_compilation_cache, ("compilation_cache",)),
     "archs": (_define_archs, ("archs", "sample_seed")),
     "json_out": (_define_json_out, ("json_out",)),
     "supernet": (_define_supernet, ("channels", "cells_per_stage", "convention")),
@@ -209,7 +213,7 @@ def define(*groups: str) -> list[str]:
     own: ``for name in common.define("workspace", "space"): flags.declare_key_flag(name)``.
     Groups: ``workspace``, ``store``, ``space``, ``dataset``, ``batch``, ``proxies``,
     ``seeds``, ``stored``, ``target``, ``target_dataset``, ``output``, ``per_class``, ``robust``,
-    ``compile``, ``archs``, ``json_out``, ``supernet`` (see :data:`GROUPS`).
+    ``compile``, ``compilation_cache``, ``archs``, ``json_out``, ``supernet`` (see :data:`GROUPS`).
     """
     names = []
     for group in groups:

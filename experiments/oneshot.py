@@ -62,7 +62,7 @@ from zcjax.evaluate import tables
 SPACE = "nb201"
 
 for _name in common.define("workspace", "store", "dataset", "target_dataset", "output",
-                           "supernet"):
+                           "supernet", "compilation_cache"):
     flags.declare_key_flag(_name)
 flags.declare_key_flag("verbosity")  # absl's: the run quiets orbax's INFO lines unless given
 
@@ -91,9 +91,6 @@ flags.DEFINE_integer("zse_cells_per_stage", 5, "Zero-shot estimators' network: N
 flags.DEFINE_string("forest_train_size", "0.5",
                     "Cells that train the random forest of the combination: a ratio (0.5) or a "
                     "count (50).")
-flags.DEFINE_bool("jax_cache", True,
-                  "JAX's persistent compilation cache under <workspace>/cache/jax (the seeds' "
-                  "supernets then compile once).")
 
 FLAGS = flags.FLAGS
 
@@ -490,7 +487,7 @@ def main(argv: Sequence[str]) -> None:
         plan = plan_from_flags()
         if max(plan.score_epochs) > plan.epochs or min(plan.score_epochs) < 1:
             common.fail(f"--score_epochs {list(plan.score_epochs)} must lie in 1..{plan.epochs}")
-        if FLAGS.jax_cache:
+        if FLAGS.compilation_cache:  # the seeds' supernets compile once
             workspace.enable_compilation_cache(FLAGS.workspace)
         default = tables.default_prefix("oneshot", plan.dataset, f"C{plan.channels}N"
                                         f"{plan.cells_per_stage}", FLAGS.preset)

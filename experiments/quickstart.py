@@ -41,7 +41,7 @@ from experiments import score as score_script
 from zcjax.evaluate import tables
 
 for _name in common.define("workspace", "store", "space", "dataset", "batch", "proxies",
-                           "seeds", "compile", "archs"):
+                           "seeds", "compile", "compilation_cache", "archs"):
     flags.declare_key_flag(_name)
 
 flags.DEFINE_integer("num_archs", 8, "Architectures in the quickstart sample (random, "

@@ -51,7 +51,7 @@ from absl import app, flags
 from experiments import common
 
 for _name in common.define("workspace", "store", "space", "dataset", "batch", "proxies",
-                           "seeds", "compile", "archs"):
+                           "seeds", "compile", "compilation_cache", "archs"):
     flags.declare_key_flag(_name)
 flags.DEFINE_enum("strategy", "auto", ["auto", "vmap", "map", "loop"],
                   "How the seeds of one architecture run (see zcjax.score); scores do not "

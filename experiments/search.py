@@ -41,7 +41,7 @@ from zcjax.evaluate import tables
 
 for _name in common.define("workspace", "store", "space", "dataset", "batch", "proxies",
                            "seeds", "stored", "target", "target_dataset", "output", "robust",
-                           "compile"):
+                           "compile", "compilation_cache"):
     flags.declare_key_flag(_name)
 
 flags.DEFINE_integer("trials", 10, "Search trials (trial t samples with seed t).")

@@ -30,7 +30,7 @@ from experiments import common
 from experiments import score as score_script
 
 for _name in common.define("workspace", "space", "dataset", "batch", "proxies", "seeds",
-                           "compile", "archs", "json_out"):
+                           "compile", "compilation_cache", "archs", "json_out"):
     flags.declare_key_flag(_name)
 
 FLAGS = flags.FLAGS
