@@ -2,9 +2,11 @@
 
 The file holds every registered proxy's score on three tiny cells as the code computed them
 before the search-space redesign; a change to the package that moves any of them fails here.
-Comparison is exact (``ZCJAX_GOLDEN_EXACT=1``, the check made when moving code) or, by default,
-to 1e-6 relative: XLA:CPU may round differently on another processor model, and a semantic
-change moves a score by far more than that.
+Comparison is exact (``ZCJAX_GOLDEN_EXACT=1``, the check made when moving code, on the machine
+that wrote the file) or, by default, to 1e-6 relative: XLA:CPU rounds differently on another
+processor model (its vector width changes the order of sums). A few proxies amplify that
+rounding (:data:`ROUNDING_AMPLIFIED`) and get 1e-3; a semantic change (another site, sign,
+constant or formula) moves a score by far more than either.
 
 Scores that changed on purpose since the file was written, and why, are listed in
 :data:`REPINNED`; they are compared with the values in the file, which were rewritten for them.
@@ -46,6 +48,15 @@ REPINNED = {
 }
 EXACT = os.environ.get("ZCJAX_GOLDEN_EXACT") == "1"
 
+#: Proxies whose float32 score moves by more than 1e-6 relative when only the order of sums
+#: changes: measured on an AMD EPYC against the file written on the CI machine's processor,
+#: same code: zico 3.5e-4 (it divides by the spread of nearly equal mini-batch gradients),
+#: epe_nas 2.3e-5 (correlations of Jacobians), grasp 1.6e-5 (a Hessian-vector product),
+#: croze_paper 2.1e-5, meco 6.4e-6 and meco_opt 1.6e-6 (eigenvalues), plain 4.3e-6 (a sum
+#: with cancellation), meco_conv.
+ROUNDING_AMPLIFIED = {"zico", "epe_nas", "grasp", "croze_paper", "meco", "meco_opt",
+                      "meco_conv", "plain"}
+
 pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
@@ -63,7 +74,8 @@ def _check(route: str, got: dict[str, dict[str, float]]) -> None:
                     problems.append(f"{route} {proxy} {key}: {new!r} != {value!r}")
             elif EXACT and new != value:
                 problems.append(f"{route} {proxy} {key}: {new!r} != {value!r} (exact)")
-            elif not math.isclose(new, value, rel_tol=1e-6, abs_tol=1e-9):
+            elif not math.isclose(new, value, abs_tol=1e-9,
+                                  rel_tol=1e-3 if proxy in ROUNDING_AMPLIFIED else 1e-6):
                 problems.append(f"{route} {proxy} {key}: {new!r} != {value!r}")
     assert not problems, "\n".join(problems)
 
@@ -80,5 +92,8 @@ def test_eager_scores_are_pinned():
     _check("eager", golden_lib.eager_scores(GOLDEN["proxies"]))
 
 
-def test_engine_scores_are_pinned():
+def test_engine_scores_are_pinned(monkeypatch):
+    from zcjax.sweep import engine
+
+    monkeypatch.setattr(engine, "_SCORERS", {})  # compiled here, in the pinned mode
     _check("engine", golden_lib.engine_scores(GOLDEN["proxies"]))

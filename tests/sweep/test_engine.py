@@ -208,8 +208,9 @@ def test_supernet_scores_equal_static(batch, convention, first_order_scorer):
     # The static reference runs eagerly: no compilation per cell, and a different code path.
     if convention == "zero_cost":
         scorer, archs = first_order_scorer, (MIXED, LARGEST, 123)
-    else:
-        config = SweepConfig(proxies=FIRST_ORDER, network=NB201Config(convention=convention, **TINY))
+    else:  # the layer convention changes the network, not the proxies: a few of each kind
+        config = SweepConfig(proxies=("jacob_cov", "nwot", "snip", "synflow", "zen"),
+                             network=NB201Config(convention=convention, **TINY))
         scorer, archs = CompileOnceScorer(config, config.proxies), (MIXED,)
     config = scorer.config
     for arch in archs:
@@ -306,11 +307,13 @@ _SHARDED = textwrap.dedent("""
 """) % (MIXED, LARGEST)
 
 
-#: Every first-order supernet proxy but fisher, whose sharded program crashes XLA:CPU (a
-#: segfault at run time, jax 0.10.2; score_sharded refuses it on CPU). Input gradients once came
-#: out summed over the devices: differentiating with respect to the replicated batch inside
-#: shard_map psums its cotangent; the batch is now made varying first.
-SHARDED_PROXIES = tuple(p for p in FIRST_ORDER if p != "fisher")
+#: One proxy of each kind of pass the sharded program runs: parameter gradients (snip), input
+#: gradients (jacob_cov: they once came out summed over the devices, as differentiating with
+#: respect to the replicated batch inside shard_map psums its cotangent; the batch is now made
+#: varying first), a float64 pass (synflow), sown intermediates (nwot) and a forward with split
+#: batches (zico). Not fisher, whose sharded program crashes XLA:CPU (a segfault at run time,
+#: jax 0.10.2; score_sharded refuses it on CPU). Fewer proxies keep the two compilations short.
+SHARDED_PROXIES = ("jacob_cov", "nwot", "snip", "synflow", "zico")
 
 
 def test_sharded_fisher_refused_on_cpu(batch):
