@@ -22,6 +22,9 @@ def available(names):
     return list(names)
 
 
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # a program per proxy: compile them fast
+
+
 @pytest.fixture(scope="module")
 def model():
     return nb201.build(CELL, channels=4, cells_per_stage=1)
