@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from zcjax import contract, spaces
+from zcjax.spaces import layers
 from zcjax.spaces.nb101 import cost, genotype, isomorphism, network
 from zcjax.spaces.nb101.genotype import NB101Cell
 
@@ -246,8 +247,8 @@ def test_concatenation_truncation_and_projected_input():
     def project(name, features):
         return network.ConvBnRelu(features, 1).apply({"params": params[name]}, x)
 
-    v1 = network.max_pool(project("projection_1", 3), 3, 1, 1)
-    v2 = network.max_pool(v1[..., :2], 3, 1, 1)  # truncated from 3 to 2 channels
+    v1 = layers.max_pool(project("projection_1", 3), 3, 1, 1)
+    v2 = layers.max_pool(v1[..., :2], 3, 1, 1)  # truncated from 3 to 2 channels
     expected = jnp.concatenate([v1, v2], axis=-1) + project("projection_3", 5)
     np.testing.assert_allclose(y, expected, atol=1e-6)
 
@@ -322,7 +323,7 @@ def test_initialisation_is_the_references():
 
 def test_max_pool_routes_gradients_as_pytorch():
     ones = jnp.ones((1, 4, 4, 1))
-    grad = jax.grad(lambda x: jnp.sum(network.max_pool(x, 3, 1, 1)))(ones)[0, :, :, 0]
+    grad = jax.grad(lambda x: jnp.sum(layers.max_pool(x, 3, 1, 1)))(ones)[0, :, :, 0]
     # torch.nn.MaxPool2d(3, 1, 1) on ones: every window's gradient goes to its first maximum.
     np.testing.assert_array_equal(grad, [[4, 2, 2, 0], [2, 1, 1, 0], [2, 1, 1, 0], [0, 0, 0, 0]])
     x = jax.random.normal(jax.random.key(0), (2, 6, 6, 3))
@@ -330,14 +331,14 @@ def test_max_pool_routes_gradients_as_pytorch():
         expected = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
                                          (1, stride, stride, 1),
                                          ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        np.testing.assert_array_equal(network.max_pool(x, window, stride, pad), expected)
+        np.testing.assert_array_equal(layers.max_pool(x, window, stride, pad), expected)
 
 
 def test_max_pool_gradient_in_float64_under_jit():
     def grad64(x):
         with jax.enable_x64(True):
             x = x.astype(jnp.float64)
-            return jax.grad(lambda x: jnp.sum(network.max_pool(x, 3, 1, 1) ** 2))(x)
+            return jax.grad(lambda x: jnp.sum(layers.max_pool(x, 3, 1, 1) ** 2))(x)
 
     assert jax.jit(grad64)(jnp.ones((1, 4, 4, 2))).dtype == jnp.float64
 

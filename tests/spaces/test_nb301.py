@@ -432,3 +432,18 @@ def test_benchmark_lookup_by_any_spelling():
 def test_shipped_table_is_the_shared_one():
     shipped = importlib.resources.files("zcjax.resources") / "nb301_benchmark.csv"
     assert shipped.read_bytes() == (SHARED / "nb301" / "nb301_cifar10_val_accuracy.csv").read_bytes()
+
+
+def test_synflow_compiles_and_equals_eager():
+    """SynFlow's float64 pass under jit: max pooling is written so its gradient lowers in
+    float64 (``flax.linen.max_pool``'s did not: a float32 / float64 padding mismatch), and
+    gradients of tied maxima go to the first, as PyTorch's do (SynFlow feeds a constant image)."""
+    from zcjax import score
+
+    config = SPACE.tiny_config()
+    model = SPACE.build(G.DARTS_V1, config)  # its reduction cell is max pools and skips
+    batch = SPACE.example_batch(config, size=2)
+    jitted = score(model, batch, ["synflow"], seeds=[0], jit=True).scores["synflow"]
+    eager = score(model, batch, ["synflow"], seeds=[0], jit=False).scores["synflow"]
+    assert np.isfinite(jitted).all()
+    np.testing.assert_allclose(jitted, eager, rtol=1e-5)

@@ -252,6 +252,54 @@ class Identity(nn.Module):
         return x
 
 
+def max_pool(x: Array, window: int, stride: int, padding: int = 0) -> Array:
+    """PyTorch's ``MaxPool2d(window, stride, padding)`` on NHWC maps, with its gradient.
+
+    Padding is ``-inf`` (it never wins). The gradient of each output goes to the **first**
+    maximum of its window in row-major order, as PyTorch's backward sends it (ties are common:
+    SynFlow feeds a constant image); a NaN in a window is its maximum, as in PyTorch.
+
+    Written with slices, ``maximum`` and ``where`` instead of ``lax.reduce_window``: the
+    gradient of ``reduce_window`` (``select_and_scatter_add``) and ``argmax`` are lowered by
+    re-tracing Python code at compile time, outside a ``jax.enable_x64`` scope, and then fail
+    with a float32 / float64 mismatch for the float64 passes of SynFlow and epsilon_f64 under
+    ``jit`` (JAX 0.10, CPU and GPU). These ops have plain lowerings, and forward- and
+    reverse-mode derivatives.
+    """
+    n, h, w, c = x.shape
+    p, k, s = padding, window, stride
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)),
+                 constant_values=np.array(-np.inf, x.dtype))
+    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    views = [xp[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s, :]
+             for i in range(k) for j in range(k)]
+    top = views[0]
+    for view in views[1:]:
+        top = jnp.maximum(top, view)  # NaN-propagating
+    out = jnp.zeros_like(top)
+    taken = jnp.zeros(top.shape, bool)
+    for view in views:  # row-major: the first maximum is taken, its gradient alone flows
+        first = ~taken & ((view == top) | jnp.isnan(view))
+        out = jnp.where(first, view, out)
+        taken = taken | first
+    return out
+
+
+class MaxPool(nn.Module):
+    """:func:`max_pool` as a module whose output ``hooks`` reference hooks see."""
+
+    window: int
+    stride: int = 1
+    padding: int = 0
+    hooks: int = 1
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        y = max_pool(x, self.window, self.stride, self.padding)
+        sow_hooked(self, y, self.hooks)
+        return y
+
+
 class AvgPool(nn.Module):
     """Average pooling, PyTorch's ``AvgPool2d(window, stride, padding,
     count_include_pad=False)``."""

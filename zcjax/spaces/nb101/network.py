@@ -90,7 +90,6 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from zcjax import contract
 from zcjax.spaces import layers
@@ -130,54 +129,6 @@ def vertex_channels(in_channels: int, out_channels: int,
         if not matrix[i][v - 1]:
             channels[i] = max(channels[j] for j in range(i + 1, v - 1) if matrix[i][j])
     return channels
-
-
-def max_pool(x: Array, window: int, stride: int, padding: int = 0) -> Array:
-    """PyTorch's ``MaxPool2d(window, stride, padding)`` on NHWC maps, with its gradient.
-
-    Padding is ``-inf`` (it never wins). The gradient of each output goes to the **first**
-    maximum of its window in row-major order, as PyTorch's backward sends it (ties are common:
-    SynFlow feeds a constant image); a NaN in a window is its maximum, as in PyTorch.
-
-    Written with slices, ``maximum`` and ``where`` instead of ``lax.reduce_window``: the
-    gradient of ``reduce_window`` (``select_and_scatter_add``) and ``argmax`` are lowered by
-    re-tracing Python code at compile time, outside a ``jax.enable_x64`` scope, and then fail
-    with a float32 / float64 mismatch for the float64 passes of SynFlow and epsilon_f64 under
-    ``jit`` (JAX 0.10, CPU and GPU). These ops have plain lowerings, and forward- and
-    reverse-mode derivatives.
-    """
-    n, h, w, c = x.shape
-    p, k, s = padding, window, stride
-    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)),
-                 constant_values=np.array(-np.inf, x.dtype))
-    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    views = [xp[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s, :]
-             for i in range(k) for j in range(k)]
-    top = views[0]
-    for view in views[1:]:
-        top = jnp.maximum(top, view)  # NaN-propagating
-    out = jnp.zeros_like(top)
-    taken = jnp.zeros(top.shape, bool)
-    for view in views:  # row-major: the first maximum is taken, its gradient alone flows
-        first = ~taken & ((view == top) | jnp.isnan(view))
-        out = jnp.where(first, view, out)
-        taken = taken | first
-    return out
-
-
-class MaxPool(nn.Module):
-    """:func:`max_pool` as a module whose output ``hooks`` reference hooks see."""
-
-    window: int
-    stride: int
-    padding: int = 0
-    hooks: int = 1
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        y = max_pool(x, self.window, self.stride, self.padding)
-        layers.sow_hooked(self, y, self.hooks)
-        return y
 
 
 class ConvBnRelu(nn.Module):
@@ -230,7 +181,7 @@ class Cell(nn.Module):
             for term in fan_in[1:]:
                 total = total + term
             if ops[t] == MAXPOOL3X3:
-                out = MaxPool(3, 1, 1, hooks=2, name=f"vertex_{t}")(total)
+                out = layers.MaxPool(3, 1, 1, hooks=2, name=f"vertex_{t}")(total)
             else:
                 out = ConvBnRelu(channels[t], _KERNEL[ops[t]], relu_hooks=4,
                                  name=f"vertex_{t}")(total, use_bn=use_bn)
@@ -272,7 +223,7 @@ class NB101Network(nn.Module):
         width = self.stem_channels
         for stack in range(self.stacks):
             if stack > 0:
-                x = MaxPool(2, 2, hooks=1, name=f"downsample_{stack}")(x)
+                x = layers.MaxPool(2, 2, hooks=1, name=f"downsample_{stack}")(x)
                 width *= 2
             for i in range(self.cells_per_stack):
                 x = Cell(pruned, width, name=f"cell_{stack}_{i}")(x, use_bn=use_bn)

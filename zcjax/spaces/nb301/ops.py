@@ -109,23 +109,6 @@ def get_convention(convention: "OpConvention | str") -> OpConvention:
                          f"{sorted(CONVENTIONS)}") from None
 
 
-class MaxPool(nn.Module):
-    """``MaxPool2d(window, stride, padding)``: padded positions never win (padding is -inf)."""
-
-    window: int
-    stride: int = 1
-    padding: int = 0
-    hooks: int = 1
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        p = self.padding
-        y = nn.max_pool(x, (self.window, self.window), strides=(self.stride, self.stride),
-                        padding=((p, p), (p, p)))
-        layers.sow_hooked(self, y, self.hooks)
-        return y
-
-
 class Pool(nn.Module):
     """``max_pool_3x3`` or ``avg_pool_3x3`` (padding 1; the average excludes padding), followed
     by a non-affine batch norm when ``bn`` (the NASLib convention)."""
@@ -137,7 +120,7 @@ class Pool(nn.Module):
     @nn.compact
     def __call__(self, x: Array, *, use_bn: bool = True) -> Array:
         if self.kind == "max":
-            x = MaxPool(3, self.stride, 1, name="pool")(x)
+            x = layers.MaxPool(3, self.stride, 1, name="pool")(x)
         elif self.kind == "avg":
             x = layers.AvgPool(3, self.stride, 1, name="pool")(x)
         else:
