@@ -41,6 +41,7 @@ def test_seed_gives_the_documented_initialisation(model, tiny_batch):
 
 
 @pytest.mark.parametrize("strategy", ["vmap", "map"])
+@pytest.mark.usefixtures("full_optimizations")  # see there: vmapped convolutions
 def test_strategies_equal_a_python_loop_over_8_seeds(model, tiny_batch, strategy):
     names = available(CHEAP)
     seeds = list(range(8))
@@ -63,10 +64,12 @@ def test_jit_equals_eager(model, tiny_batch):
 
 
 def test_fused_equals_proxy_by_proxy(model, tiny_batch):
+    # Eagerly: fusion is decided while tracing, the same with or without jit (test_jit_equals_eager),
+    # and eager kernels are shared by the single runs instead of one program compiled per proxy.
     names = available(list(base.REGISTRY))
-    fused = score(model, tiny_batch, names, [0, 1], strategy="loop")
+    fused = score(model, tiny_batch, names, [0, 1], strategy="loop", jit=False)
     for name in names:
-        alone = score(model, tiny_batch, [name], [0, 1], strategy="loop")
+        alone = score(model, tiny_batch, [name], [0, 1], strategy="loop", jit=False)
         np.testing.assert_allclose(fused.scores[name], alone.scores[name], rtol=2e-4,
                                    atol=1e-6, err_msg=name)
 

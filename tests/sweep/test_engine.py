@@ -171,6 +171,7 @@ def test_fifty_cells_compile_once(batch, first_order_scorer):
     assert counter.count == 0, f"{counter.count} compilations after the first cell"
 
 
+@pytest.mark.usefixtures("no_compilation_cache")  # the message below says there is none
 def test_sweep_compiles_as_a_phase_before_timing_tasks(batch, tmp_path, monkeypatch):
     """The compile-once program is compiled, announced and timed before the first chunk; the
     chunks then compile nothing, so the per-task rate and the ETA are running time."""
