@@ -28,6 +28,7 @@ from absl import app, flags
 
 from experiments import common
 from experiments import score as score_script
+from zcjax import proxies as proxies_lib
 
 for _name in common.define("workspace", "space", "dataset", "batch", "proxies", "seeds",
                            "compile", "compilation_cache", "archs", "json_out"):
@@ -35,9 +36,8 @@ for _name in common.define("workspace", "space", "dataset", "batch", "proxies", 
 
 FLAGS = flags.FLAGS
 
-#: The 13 proxies of NAS-Bench-Suite-Zero (Krishnakumar et al., NeurIPS 2022).
-SUITE_ZERO = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov", "plain", "nwot",
-              "epe_nas", "zen", "l2_norm", "params", "flops")
+#: The 13 proxies of NAS-Bench-Suite-Zero (``--proxies=suite_zero``).
+SUITE_ZERO = proxies_lib.SUITE_ZERO
 
 
 @dataclasses.dataclass(frozen=True)

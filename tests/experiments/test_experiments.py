@@ -359,6 +359,29 @@ def test_benchmark_engine_strategy_times_every_cell(tmp_path):
 def test_benchmark_reference_says_what_is_missing(tmp_path):
     with pytest.raises(SystemExit, match="PyTorch|zero-cost-nas checkout"):
         benchmark_reference.load_reference(str(tmp_path))
+    with pytest.raises(SystemExit, match="not a NASLib checkout"):
+        benchmark_reference.load_naslib(str(tmp_path))
+
+
+def test_benchmark_reference_table_sums_naslib_singles_and_compares_the_same_set():
+    from zcjax import proxies
+
+    measures = ("grad_norm", "snip")
+    sets = benchmark_reference.zcjax_sets(["measures", "suite", "synflow+nwot"], measures)
+    assert list(sets.values()) == [measures, proxies.SUITE, ("synflow", "nwot")]
+    same, suite, pair = sets
+    rows = [dict(arch=7, side="reference", item="NASLib: grad_norm", first_call_s=9, run_s=3.0),
+            dict(arch=7, side="reference", item="NASLib: snip", first_call_s=9, run_s=1.0),
+            dict(arch=7, side="zcjax", item=same, first_call_s=101.0, run_s=1.0),
+            dict(arch=7, side="zcjax", item=suite, first_call_s=5.0, run_s=5.0),
+            dict(arch=7, side="zcjax", item=pair, first_call_s=2.0, run_s=0.5)]
+    table = benchmark_reference.summarise(rows, measures, sets, naslib=True).splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    row = dict(zip(header, (c.strip() for c in table[2].strip("|").split("|"))))
+    assert row["reference, the 2 measures (s)"] == "4.00"  # the sum of the single calls
+    assert row["speed-up"] == "4.0"  # only for the set that equals the reference's
+    assert header.count("speed-up") == 1
+    assert row[f"compile, {same} (s, once)"] == "100"
 
 
 def test_throughput_times_the_first_architecture_apart(capsys):

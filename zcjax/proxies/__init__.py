@@ -17,3 +17,5 @@ from zcjax.proxies import (  # noqa: E402,F401  (isort: skip)
 #: The suite of the issue: NAS-Bench-Suite-Zero's 13 proxies, ZiCo, MeCo, epsilon and CRoZe.
 SUITE = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov", "plain", "nwot",
          "epe_nas", "zen", "l2_norm", "params", "flops", "zico", "meco", "epsilon", "croze")
+#: NAS-Bench-Suite-Zero's 13 proxies (Krishnakumar et al., NeurIPS 2022 Datasets and Benchmarks).
+SUITE_ZERO = SUITE[:13]
