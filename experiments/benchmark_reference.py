@@ -34,8 +34,11 @@ References:
   PyTorch's own counts (the parameters' sizes; ``torch.utils.flop_counter`` on a batch of one,
   NASLib's batch for them). Zen-NAS calls ``forward_before_global_avg_pool``, which NASLib's
   NB201 graph has and zero-cost-nas's network lacks: the script adds it (the network up to the
-  global pooling), and gives Zen's copy of the network the batch-norm running statistics it
-  reads (NASLib's graph tracks them, zero-cost-nas's does not). The reference's time for a measure set is the sum of its measures' times.
+  global pooling). Zen-NAS also reads every batch norm's ``running_var``, which NB201's cell
+  batch norms do not keep (``track_running_stats=False`` in both codes, so the reference raises
+  there): Zen's copy of the network gets PyTorch's default running statistics, as zcjax's
+  ``zen`` assumes (:mod:`zcjax.proxies.zen`). The reference's time for a measure set is the sum
+  of its measures' times.
 
 zcjax (``--zcjax_sets``, empty for the reference alone): the sweep engine on each cell exactly as
 a sweep runs it (``SweepConfig(compile="auto")``: the compile-once supernet, the eager route,
@@ -144,8 +147,8 @@ def _before_global_pool(net, x):
 def _tracking_running_stats(torch, net):
     """``net`` whose prunable copies keep batch-norm running statistics.
 
-    NASLib's Zen-NAS reads every batch norm's ``running_var``; NASLib's NB201 graph tracks it,
-    zero-cost-nas's network does not (``track_running_stats=False``, so it is ``None``).
+    NASLib's Zen-NAS reads every batch norm's ``running_var``; NB201's cell batch norms have
+    ``track_running_stats=False`` (it is ``None``), so they get PyTorch's defaults here.
     """
     def copy(bn):
         model = net.get_prunable_copy(bn=bn)
