@@ -16,9 +16,9 @@ Python packages are imported; no file of them is part of zcjax)::
   python -m experiments.benchmark_reference --zero_cost_nas=/tmp/zero-cost-nas
 
 Run the two sides in separate processes, one after the other. In one process, interleaved,
-each framework's worker threads keep spinning for a while after its calls and take the two
-cores from the other: measured here, NASLib's grad_norm took 1.6 s before zcjax's first call
-and 3.3 s after it. (``--zcjax_sets`` with the reference in the same process still works, for a
+the reference ran about twice as slow once zcjax had run (measured here: NASLib's grad_norm
+1.6 s before zcjax's first call, 3.3 s after it; fisher 1.4 s and 3.8 s); the likely cause,
+not verified, is each framework's worker threads spinning after its calls on the two cores. (``--zcjax_sets`` with the reference in the same process still works, for a
 quick look.)
 
 References:

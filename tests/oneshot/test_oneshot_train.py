@@ -55,20 +55,7 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def compile_cache(tmp_path_factory):
-    """One persistent compilation cache for the module: the repeated train() calls compile
-    one identical program."""
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-    previous = [getattr(jax.config, n) for n in names]
-    jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
-    jax.config.update(names[1], 0.0)
-    yield
-    for n, v in zip(names, previous):
-        jax.config.update(n, v)
-
-
-@pytest.fixture(scope="module")
-def two_steps(tmp_path_factory, images, compile_cache):
+def two_steps(tmp_path_factory, images):
     directory = tmp_path_factory.mktemp("run") / "supernet"
     result = oneshot.train(CONFIG, images[0], directory, max_steps=2, progress=False)
     assert result.supernet.step == 2
