@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from zcjax import contract, data, validation
+from zcjax import contract, data, profiling, validation
 from zcjax import proxies as proxies_lib
 from zcjax.proxies.context import Context
 
@@ -84,6 +84,9 @@ def proxy_suite(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] |
                 ) -> Callable[[Callable, Any, Any, Array], dict[str, Array]]:
     """One function evaluating the named proxies on a shared Context (fused evaluation).
 
+    Each proxy is traced under the named scope ``proxy.<name>`` and each shared pass under
+    ``pass.<what>``: metadata that :mod:`zcjax.profiling` reads to say which costs what.
+
     ``options``: per proxy name, keyword options (a search space's reference constants, see
     :attr:`zcjax.spaces.base.SearchSpace.proxy_options`); names of other proxies are ignored.
     """
@@ -92,8 +95,12 @@ def proxy_suite(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] |
 
     def evaluate(apply_fn, variables, batch, key) -> dict[str, Array]:
         ctx = Context(apply_fn, variables, batch, key)
-        return {info.name: jnp.asarray(info.evaluate(ctx, options.get(info.name)), jnp.float32)
-                for info in infos}
+        out = {}
+        for info in infos:  # each under its own scope: see zcjax.profiling
+            with jax.named_scope(profiling.proxy_scope(info.name)):
+                out[info.name] = jnp.asarray(info.evaluate(ctx, options.get(info.name)),
+                                             jnp.float32)
+        return out
 
     return evaluate
 

@@ -15,6 +15,8 @@ proxies need at most once, on first use:
 The context is a plain Python object used while tracing: under ``jax.jit`` the cache lives only
 during tracing, so the compiled program contains each pass once, whatever set of proxies is
 asked for.
+Each pass is traced under the named scope ``pass.<name>`` (``forward``, ``param_grads``,
+``input_grads``), so :mod:`zcjax.profiling` can charge its time to the pass.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from zcjax import contract
+from zcjax.profiling import pass_scope
 
 Array = jax.Array
 Variables = Mapping[str, Any]
@@ -108,12 +111,13 @@ class Context:
 
     @functools.cached_property
     def _linearised(self):
-        if self.kind == "images":
-            logits, pullback, sown = jax.vjp(self._forward_fn, self.params, self.images,
-                                             has_aux=True)
-        else:  # differentiable with respect to the embedded sequence, not the ids
-            logits, pullback, sown = jax.vjp(self._token_forward_fn, self.params,
-                                             self._zero_perturbations(), has_aux=True)
+        with jax.named_scope(pass_scope("forward")):
+            if self.kind == "images":
+                logits, pullback, sown = jax.vjp(self._forward_fn, self.params, self.images,
+                                                 has_aux=True)
+            else:  # differentiable with respect to the embedded sequence, not the ids
+                logits, pullback, sown = jax.vjp(self._token_forward_fn, self.params,
+                                                 self._zero_perturbations(), has_aux=True)
         return logits, pullback, sown
 
     @property
@@ -140,14 +144,18 @@ class Context:
     @functools.cached_property
     def param_grads(self):
         """d mean-cross-entropy / d params, a tree shaped like the params."""
-        dlogits = jax.grad(cross_entropy)(self.logits, self.labels)
-        return self._linearised[1](dlogits)[0]
+        logits = self.logits
+        with jax.named_scope(pass_scope("param_grads")):
+            dlogits = jax.grad(cross_entropy)(logits, self.labels)
+            return self._linearised[1](dlogits)[0]
 
     @functools.cached_property
     def input_grads(self) -> Array:
         """d sum(logits) / d input: ``(N, H, W, C)`` for images; for tokens, with respect to the
         embedded sequence, ``(N, T, E)`` (the per-sample Jacobian row sums)."""
-        grads = self._linearised[1](jnp.ones_like(self.logits))[1]
+        logits = self.logits
+        with jax.named_scope(pass_scope("input_grads")):
+            grads = self._linearised[1](jnp.ones_like(logits))[1]
         return grads if self.kind == "images" else contract.embedded_perturbation(grads)
 
     # -- other passes ----------------------------------------------------------------------

@@ -81,6 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zcjax import contract
+from zcjax.profiling import pass_scope
 from zcjax.proxies.base import register
 from zcjax.proxies.context import Context
 
@@ -139,7 +140,8 @@ def reference_feature_maps(ctx: Context) -> list[tuple[Array, Any]]:
     """
     shared = vars(ctx).setdefault("_meco_maps", {})
     if "maps" not in shared:
-        _, state = ctx.apply(mutable=[contract.INTERMEDIATES, contract.HOOKS])
+        with jax.named_scope(pass_scope("meco_forward")):  # shared by meco and meco_opt
+            _, state = ctx.apply(mutable=[contract.INTERMEDIATES, contract.HOOKS])
         maps = contract.sites(state.get(contract.INTERMEDIATES, {}), contract.HOOKED)
         if not maps:
             raise ValueError(

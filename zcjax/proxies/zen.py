@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from zcjax import contract
+from zcjax.profiling import pass_scope
 from zcjax.proxies.base import path_names, register
 from zcjax.proxies.context import Context
 
@@ -133,14 +134,15 @@ def _passes(ctx: Context):
     """The two forward passes both variants read, computed once per Context."""
     shared = vars(ctx).setdefault("_zen_passes", {})
     if "passes" not in shared:
-        k_w, k_x, k_e = jax.random.split(ctx.key, 3)
-        presence = ctx.variables.get(PRESENCE)
-        variables = {**ctx.variables, "params": gaussian_params(ctx.params, k_w, presence)}
-        shape, dtype = ctx.images.shape, ctx.images.dtype
-        x = jax.random.normal(k_x, shape, dtype)
-        x_mix = x + ALPHA * jax.random.normal(k_e, shape, dtype)
-        shared["passes"] = (_features_and_bn_stats(ctx, variables, x),
-                            _features_and_bn_stats(ctx, variables, x_mix))
+        with jax.named_scope(pass_scope("zen_passes")):  # shared by zen and zen_paper
+            k_w, k_x, k_e = jax.random.split(ctx.key, 3)
+            presence = ctx.variables.get(PRESENCE)
+            variables = {**ctx.variables, "params": gaussian_params(ctx.params, k_w, presence)}
+            shape, dtype = ctx.images.shape, ctx.images.dtype
+            x = jax.random.normal(k_x, shape, dtype)
+            x_mix = x + ALPHA * jax.random.normal(k_e, shape, dtype)
+            shared["passes"] = (_features_and_bn_stats(ctx, variables, x),
+                                _features_and_bn_stats(ctx, variables, x_mix))
     return shared["passes"]
 
 
