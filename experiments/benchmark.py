@@ -13,6 +13,12 @@ Strategies:
 For each strategy and proxy set (each proxy alone, then the whole suite, fused) the script
 records the compile time (first call minus a steady call; for ``engine`` that includes the one
 run the engine makes right after compiling) and the median steady time per cell.
+``--profile`` then shows where the engine's time goes on each cell, for the whole proxy set:
+per shared pass and per proxy inside the compiled program (from JAX's profiler, see
+:mod:`zcjax.profiling`), and per proxy run eagerly or counted. For a profile alone:
+
+  python -m experiments.benchmark --strategies=engine --nosingles --repeats=1 --profile \\
+      --proxies=suite_zero --cells=1462,9930
 Calls of different strategies are interleaved within each repeat, so machine load hits them
 alike; ratios against ``static`` are the numbers to trust on a shared machine.
 
@@ -36,11 +42,13 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
-from zcjax.scoring import proxy_suite, score, seed_keys
+from zcjax import profiling
+from zcjax.scoring import proxy_suite, seed_keys
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import NB201Config
 from zcjax.spaces.nb201 import supernet as sn
-from zcjax.sweep.engine import SweepConfig, compile_once_scorer
+from zcjax.sweep.engine import SweepConfig, batch_hash, compute_chunk, profile_architecture
+from zcjax.sweep.runner import make_tasks
 
 for _name in common.define("proxies", "space", "dataset", "batch", "json_out"):
     flags.declare_key_flag(_name)
@@ -57,6 +65,10 @@ flags.DEFINE_list("cells", [], "NB201 indices to time (default: the all-3x3 cell
 flags.DEFINE_integer("repeats", 3, "timed calls per (strategy, arch, proxy set)")
 flags.DEFINE_integer("seed", 0, "initialisation seed")
 flags.DEFINE_bool("singles", True, "also time each proxy alone (one more compile each)")
+flags.DEFINE_bool("profile", False,
+                  "then profile the engine on each cell with the whole proxy set: seconds per "
+                  "shared pass and per proxy inside its compiled program, and per proxy run "
+                  "eagerly or counted (zcjax.sweep.engine.profile_architecture)")
 
 
 def _timed(fn, *args):
@@ -76,8 +88,6 @@ class Runner:
             self.net_kwargs, self.programs = net_kwargs, {}
         elif strategy == "engine":
             self.config = SweepConfig(proxies=names, network=NB201Config(**net_kwargs))
-            self.fast, self.slow = self.config.split_proxies(names)
-            self.scorer = compile_once_scorer(self.config, self.fast) if self.fast else None
         else:
             net = sn.build_supernet(**net_kwargs, custom_backward=strategy == "supernet")
             self.params = sn.init_params(net, seed_keys(seed)[0], batch.images.shape[1:])
@@ -96,12 +106,12 @@ class Runner:
                 self.programs[arch] = (fn, variables)
             fn, variables = self.programs[arch]
             return _timed(fn, variables, self.batch, self.key)
-        if self.strategy == "engine":
+        if self.strategy == "engine":  # what a sweep runs for one (cell, seed)
+            tasks = make_tasks(self.config.space, [self.config.search_space.key(arch)],
+                               [self.seed], self.config.proxies, self.config.hash(),
+                               batch_hash(self.batch))
             start = time.perf_counter()
-            if self.scorer:
-                self.scorer(arch, [self.seed], self.batch)
-            if self.slow:
-                score(self.config.build(arch), self.batch, self.slow, [self.seed], jit=False)
+            compute_chunk(tasks, self.batch, self.config)
             return time.perf_counter() - start
         ops = jax.numpy.asarray(sn.genotype_array(arch))
         return _timed(self.program, self.params, ops, self.batch, self.key)
@@ -152,9 +162,17 @@ def _main():
             rows.append(dict(strategy=s, arch=a, proxies="+".join(names), first_call_s=first[(s, a)],
                              compile_s=max(0.0, first[(s, a)] - run), run_s=run, runs=ts))
     _print(rows)
+    profiles = {}
+    if FLAGS.profile:
+        config = SweepConfig(proxies=tuple(names_), network=NB201Config(**net_kwargs))
+        profiles = {f"cell {a}": profile_architecture(a, FLAGS.seed, batch, config, FLAGS.repeats)
+                    for a in archs}
+        common.print_block(profiling.table(profiles, "engine: s per call (share)"))
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as f:
             json.dump(dict(rows=rows, batch_size=FLAGS.batch_size, archs=archs,
+                           profiles={k: dict(wall_s=p.wall_s, by_scope=dict(p.by_scope))
+                                     for k, p in profiles.items()},
                            load=os.getloadavg(), backend=jax.default_backend(),
                            **net_kwargs), f, indent=1)
 

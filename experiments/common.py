@@ -95,7 +95,8 @@ def _define_batch():
 def _define_proxies():
     flags.DEFINE_string("proxies", "all", "Comma-separated proxy names, or 'all' (scoring: "
                         "every registered proxy that applies to the space; analyses: every "
-                        "proxy stored for the setting). quickstart's default: five fast ones.")
+                        "proxy stored for the setting), or 'suite' (zcjax's 17) or 'suite_zero' "
+                        "(NAS-Bench-Suite-Zero's 13). quickstart's default: five fast ones.")
 
 
 def _define_seeds():
@@ -332,9 +333,14 @@ def parse_network(items: Sequence[str], config_type: type) -> dict[str, Any]:
 
 def resolve_proxies(spec: str, space: str | None = None) -> list[str]:
     """Proxy names of ``spec`` (comma list, or ``all``: every registered proxy that applies to
-    ``space``), checked against the registry."""
+    ``space``, or ``suite`` / ``suite_zero``: :data:`zcjax.proxies.SUITE` /
+    :data:`~zcjax.proxies.SUITE_ZERO`), checked against the registry."""
     from zcjax import proxies as proxies_lib
     from zcjax import spaces
+
+    named = {"suite": proxies_lib.SUITE, "suite_zero": proxies_lib.SUITE_ZERO}
+    if spec.strip() in named:
+        return list(named[spec.strip()])
 
     if spec.strip() == "all":
         names = proxies_lib.names()

@@ -19,7 +19,8 @@ from zcjax.scoring import score
 from zcjax.spaces import nb201
 from zcjax.spaces.nb201 import supernet as sn
 from zcjax.spaces.nb201 import NB201Config
-from zcjax.sweep.engine import CompileOnceScorer, SweepConfig, compute_chunk
+from zcjax.sweep.engine import (CompileOnceScorer, SweepConfig, compile_once_scorer, compute_chunk,
+                                profile_architecture)
 from zcjax.sweep.runner import make_tasks
 
 MIXED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
@@ -154,7 +155,7 @@ def test_supernet_weighted_sites_equal_static_sites(batch, tag):
 def first_order_scorer():
     """One compiled supernet program for the first-order proxies, shared by the tests below."""
     config = SweepConfig(proxies=FIRST_ORDER, network=NB201Config(**TINY))
-    return CompileOnceScorer(config, config.proxies)
+    return compile_once_scorer(config, config.proxies)
 
 
 def test_fifty_cells_compile_once(batch, first_order_scorer):
@@ -169,6 +170,20 @@ def test_fifty_cells_compile_once(batch, first_order_scorer):
     counter.active = False
     assert scorer.is_compiled(batch)
     assert counter.count == 0, f"{counter.count} compilations after the first cell"
+
+
+def test_profile_says_where_the_time_goes(batch, first_order_scorer):
+    """Per shared pass and proxy inside the compiled program, per eager or counted proxy."""
+    config = SweepConfig(proxies=(*FIRST_ORDER, "params", "meco_opt"), network=NB201Config(**TINY))
+    assert compile_once_scorer(config, FIRST_ORDER) is first_order_scorer  # compiled already
+    profile = profile_architecture(MIXED, 0, batch, config, repeats=1)
+    scopes = set(profile.by_scope)
+    assert {"pass.forward", "pass.param_grads", "pass.input_grads", "eager.meco_opt",
+            "counted.params"} <= scopes
+    own = {f"proxy.{n}" for n in FIRST_ORDER} | {"eager.meco_opt", "counted.params", "other"}
+    assert all(s.startswith("pass.") or s in own for s in scopes), scopes
+    assert min(profile.by_scope.values()) >= 0 and profile.by_scope["pass.forward"] > 0
+    assert profile.wall_s >= profile.by_scope["eager.meco_opt"] > 0
 
 
 @pytest.mark.usefixtures("no_compilation_cache")  # the message below says there is none

@@ -49,8 +49,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zcjax import profiling, spaces
 from zcjax import proxies as proxies_lib
-from zcjax import spaces
 from zcjax.scoring import proxy_suite, resolve_strategy, score, seed_keys
 from zcjax.spaces.base import CompileOnceNetwork, NetworkConfig, SearchSpace
 from zcjax.sweep.progress import Progress
@@ -196,7 +196,9 @@ class CompileOnceScorer:
         suite = proxy_suite(self.names, config.options())
 
         def one(params, arch_data, batch, key):
-            return suite(module.apply, self.network.variables_for(params, arch_data), batch, key)
+            with jax.named_scope(profiling.pass_scope("architecture_variables")):
+                variables = self.network.variables_for(params, arch_data)
+            return suite(module.apply, variables, batch, key)
 
         self.one = one
         self.run = jax.jit(one)
@@ -231,12 +233,22 @@ class CompileOnceScorer:
         """
         signature = self._signature(batch)
         if signature not in self._programs:
-            args = (self.params(seed, batch.inputs.shape[1:]),
-                    jnp.asarray(self.network.arch_data(arch)), batch, seed_keys(seed)[1])
+            args = self._args(arch, seed, batch)
             program = self.run.lower(*args).compile()
             jax.block_until_ready(program(*args))
             self._programs[signature] = program
         return self._programs[signature]
+
+    def profile(self, arch: Any, seed: int, batch: Any, repeats: int = 3) -> profiling.Profile:
+        """Where the per-seed program spends its time on ``arch``: seconds per call by shared
+        pass and by proxy (:func:`zcjax.profiling.profile_compiled`)."""
+        return profiling.profile_compiled(self.compile(arch, seed, batch),
+                                          self._args(arch, seed, batch), repeats)
+
+    def _args(self, arch: Any, seed: int, batch: Any) -> tuple:
+        """The per-seed program's arguments for one (architecture, seed)."""
+        return (self.params(seed, batch.inputs.shape[1:]),
+                jnp.asarray(self.network.arch_data(arch)), batch, seed_keys(seed)[1])
 
     def __call__(self, arch: Any, seeds: Sequence[int], batch: Any) -> dict[str, np.ndarray]:
         """proxy -> (len(seeds),) float64 scores of one architecture."""
@@ -353,6 +365,41 @@ def compute_chunk(tasks: list[Task], batch: Any, config: SweepConfig) -> list[Re
                 reason = None if not np.isnan(value) else f"{name} gave NaN (see log)"
                 records.append(task.record(name, value, reason=reason, seconds=seconds))
     return records
+
+
+def profile_architecture(arch: Any, seed: int, batch: Any, config: SweepConfig,
+                         repeats: int = 3) -> profiling.Profile:
+    """Where :func:`compute_chunk` spends its time on one (architecture, seed): seconds per
+    call by shared pass and proxy inside the compile-once program
+    (:meth:`CompileOnceScorer.profile`), plus ``eager.<proxy>`` for each proxy on the static
+    route and ``counted.<proxy>`` for the counted ones (each timed alone, median of
+    ``repeats`` after a first, warming call; a proxy run alone pays for any pass it would share
+    with another eager proxy). Compiles what is not compiled yet; compilation is not counted.
+    """
+    names = config.proxies
+    total = profiling.Profile(0.0, {})
+    timed: dict[str, Any] = {
+        f"counted.{n}": (lambda n=n: config.counted_scores(arch, [n]))
+        for n in config.counted_scores(arch, names)}
+    fast, slow = config.split_proxies([n for n in names if f"counted.{n}" not in timed])
+    if fast:
+        total = total.plus(compile_once_scorer(config, fast).profile(arch, seed, batch, repeats))
+    spec = config.search_space.input_spec(config.network)
+    for n in slow:
+        timed[f"{'static' if config.jit_static else 'eager'}.{n}"] = (
+            lambda n=n: score(config.build(arch), batch, [n], [seed], strategy=config.strategy,
+                              jit=config.jit_static, options=config.options(),
+                              input_spec=spec))
+    for label, call in timed.items():
+        call()
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            seconds.append(time.perf_counter() - start)
+        median = float(np.median(seconds))
+        total = total.plus(profiling.Profile(median, {label: median}))
+    return total
 
 
 def compile_programs(tasks: Sequence[Task], batch: Any, config: SweepConfig,
