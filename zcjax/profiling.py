@@ -145,8 +145,8 @@ class Profile:
 
 def table(profiles: Mapping[str, Profile], title: str = "") -> str:
     """A Markdown table with one column per profile (e.g. per architecture): seconds per call
-    by scope, slowest first (by the first column), then the totals, then each profile's
-    shares."""
+    by scope with its share of the profile's instruction time, slowest first (by the first
+    column), then the sum over scopes and the wall time."""
     if not profiles:
         raise ValueError("no profiles to tabulate")
     first = next(iter(profiles.values()))
