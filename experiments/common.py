@@ -155,11 +155,15 @@ def _define_robust():
 
 
 def _define_compile():
-    flags.DEFINE_enum("compile", "auto", ["auto", "static", "supernet", "eager"],
+    from zcjax.sweep.engine import COMPILE
+
+    flags.DEFINE_enum("compile", "auto", list(COMPILE),
                       "How networks run (zcjax.sweep.engine): the space's compile-once network "
-                      "for the proxies it scores exactly and fast, eagerly the rest (auto); one "
-                      "program per architecture (static); no program (eager); compile-once, "
-                      "static for the rest (supernet). Scores do not depend on it.")
+                      "for the proxies it scores exactly and fast, the rest eagerly with each "
+                      "block compiled once (auto); one program per architecture (static); op by "
+                      "op (eager); eagerly with compiled blocks (blocks); compile-once, static "
+                      "for the rest (supernet). Scores do not depend on it beyond float "
+                      "rounding.")
 
 
 def _define_compilation_cache():

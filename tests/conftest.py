@@ -99,3 +99,26 @@ def full_optimizations():
     jax.config.update("jax_disable_most_optimizations", False)
     yield
     jax.config.update("jax_disable_most_optimizations", previous)
+
+
+class CompileCounter:
+    """Counts XLA backend compilations (jax's '/jax/core/compile/backend_compile_duration')."""
+
+    EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def __init__(self):
+        self.count = 0
+        self.active = False
+        jax.monitoring.register_event_duration_secs_listener(self._on_event)
+
+    def _on_event(self, event, duration, **kwargs):
+        if self.active and event == self.EVENT:
+            self.count += 1
+
+
+@pytest.fixture
+def compile_counter():
+    """A :class:`CompileCounter`, counting while its ``active`` is set."""
+    counter = CompileCounter()
+    yield counter
+    counter.active = False

@@ -3,8 +3,9 @@
 Per space: architecture strings round-trip, bad strings are a clear ValueError, sampling is
 reproducible, the network of a tiny configuration takes the example batch, and every registered
 proxy that applies to the space scores a sampled architecture with a finite score (NaN only
-where the space documents it, ``SearchSpace.nan_proxies``). Proxies run eagerly (no compilation
-per network), one architecture per space, to keep the suite fast.
+where the space documents it, ``SearchSpace.nan_proxies``). Proxies run eagerly with compiled
+blocks, the route a sweep takes for them (no compilation per network), one architecture per
+space, to keep the suite fast.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def test_every_proxy_scores_a_tiny_network(name):
     assert names, f"no proxy applies to {name}"
     for arch in space.sample(1, seed=0):
         model = space.build(arch, config)
-        result = scoring.score(model, batch, names, seeds=[0], jit=False,
+        result = scoring.score(model, batch, names, seeds=[0], jit=False, blocks=True,
                                options=space.proxy_options)
         bad = {p: float(v[0]) for p, v in result.scores.items()
                if not math.isfinite(v[0]) and p not in space.nan_proxies}

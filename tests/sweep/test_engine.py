@@ -67,21 +67,6 @@ def batch():
     return default_batch(8, seed=0)
 
 
-class CompileCounter:
-    """Counts XLA backend compilations (jax's '/jax/core/compile/backend_compile_duration')."""
-
-    EVENT = "/jax/core/compile/backend_compile_duration"
-
-    def __init__(self):
-        self.count = 0
-        self.active = False
-        jax.monitoring.register_event_duration_secs_listener(self._on_event)
-
-    def _on_event(self, event, duration, **kwargs):
-        if self.active and event == self.EVENT:
-            self.count += 1
-
-
 def test_static_params_are_a_subtree_of_supernet_params():
     net = sn.build_supernet(**TINY, convention="official")
     key = jax.random.key(3)
@@ -158,8 +143,8 @@ def first_order_scorer():
     return compile_once_scorer(config, config.proxies)
 
 
-def test_fifty_cells_compile_once(batch, first_order_scorer):
-    counter = CompileCounter()
+def test_fifty_cells_compile_once(batch, first_order_scorer, compile_counter):
+    counter = compile_counter
     scorer = first_order_scorer
     archs = list(range(0, nb201.genotype.NUM_CELLS, 313))[:50]
     assert len(set(nb201.as_genotype(a) for a in archs)) == 50
@@ -178,16 +163,17 @@ def test_profile_says_where_the_time_goes(batch, first_order_scorer):
     assert compile_once_scorer(config, FIRST_ORDER) is first_order_scorer  # compiled already
     profile = profile_architecture(MIXED, 0, batch, config, repeats=1)
     scopes = set(profile.by_scope)
-    assert {"pass.forward", "pass.param_grads", "pass.input_grads", "eager.meco_opt",
+    assert {"pass.forward", "pass.param_grads", "pass.input_grads", "blocks.meco_opt",
             "counted.params"} <= scopes
-    own = {f"proxy.{n}" for n in FIRST_ORDER} | {"eager.meco_opt", "counted.params", "other"}
+    own = {f"proxy.{n}" for n in FIRST_ORDER} | {"blocks.meco_opt", "counted.params", "other"}
     assert all(s.startswith("pass.") or s in own for s in scopes), scopes
     assert min(profile.by_scope.values()) >= 0 and profile.by_scope["pass.forward"] > 0
-    assert profile.wall_s >= profile.by_scope["eager.meco_opt"] > 0
+    assert profile.wall_s >= profile.by_scope["blocks.meco_opt"] > 0
 
 
 @pytest.mark.usefixtures("no_compilation_cache")  # the message below says there is none
-def test_sweep_compiles_as_a_phase_before_timing_tasks(batch, tmp_path, monkeypatch):
+def test_sweep_compiles_as_a_phase_before_timing_tasks(batch, tmp_path, monkeypatch,
+                                                        compile_counter):
     """The compile-once program is compiled, announced and timed before the first chunk; the
     chunks then compile nothing, so the per-task rate and the ETA are running time."""
     from zcjax.sweep import ResultStore, engine
@@ -196,7 +182,7 @@ def test_sweep_compiles_as_a_phase_before_timing_tasks(batch, tmp_path, monkeypa
 
     monkeypatch.setattr(engine, "_SCORERS", {})  # a program other tests compiled is not reused
 
-    counter, lines = CompileCounter(), []
+    counter, lines = compile_counter, []
 
     def write(line):  # count compilations from the end of the compile phase on
         lines.append(line)
@@ -258,7 +244,7 @@ def test_compute_chunk_same_records_in_every_compile_mode(batch):
     names = ("grad_norm", "meco_opt", "nwot", "params", "flops")
     tasks = make_tasks("nb201", [MIXED], [0, 1], names, "c" * 16, "b" * 16)
     by_mode = {}
-    for mode in ("static", "supernet", "eager", "auto"):
+    for mode in ("static", "supernet", "eager", "blocks", "auto"):
         config = SweepConfig(proxies=names, compile=mode, network=NB201Config(**TINY))
         by_mode[mode] = {(r.proxy, r.seed): r.value for r in compute_chunk(tasks, batch, config)}
     static = by_mode.pop("static")
@@ -271,12 +257,14 @@ def test_compute_chunk_same_records_in_every_compile_mode(batch):
 
 def test_split_proxies_by_compile_mode():
     names = ("meco_opt", "grad_norm", "grasp")
-    for mode, fast, jit_static in (("auto", ("grad_norm",), False),
-                                   ("supernet", ("grad_norm", "grasp"), True),
-                                   ("eager", (), False), ("static", (), True)):
+    for mode, fast, route in (("auto", ("grad_norm",), "blocks"),
+                              ("supernet", ("grad_norm", "grasp"), "static"),
+                              ("eager", (), "eager"), ("blocks", (), "blocks"),
+                              ("static", (), "static")):
         config = SweepConfig(proxies=names, compile=mode)
         assert config.split_proxies(names)[0] == fast, mode
-        assert config.jit_static == jit_static, mode
+        assert config.static_route == route, mode
+        assert config.jit_static == (route == "static"), mode
 
 
 def test_config_rejects_unknown_compile_mode():

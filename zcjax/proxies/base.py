@@ -71,6 +71,10 @@ class ProxyInfo:
         scoring a network of another kind is refused with an error naming the proxy.
       min_batch: the smallest batch the proxy is defined on (2 for those that correlate or
         split the samples of a batch).
+      draws_in_sown_order: its random draws are dealt to the network's sown sites in the order
+        the network sows them. A network run with compiled blocks (:mod:`zcjax.spaces.blocks`)
+        returns each block's sown values in key order instead, so :func:`zcjax.score` runs such
+        a proxy op by op there, and its scores stay those of every other route.
     """
 
     name: str
@@ -87,6 +91,7 @@ class ProxyInfo:
     options: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ("images",)
     min_batch: int = 1
+    draws_in_sown_order: bool = False
 
     def evaluate(self, ctx: Context, options: Mapping[str, Any] | None = None) -> Array:
         """The proxy on a shared context, with keyword ``options`` (checked by name)."""

@@ -228,7 +228,7 @@ def sampled_min_eigenvalue_sum(maps: list[tuple[Array, Any]], key: Array,
 
 
 @register("meco_opt", needs_labels=False, needs_gradients=False, data_free=False,
-          higher_is_better=True, batch_size=1, paper=_PAPER,
+          higher_is_better=True, batch_size=1, paper=_PAPER, draws_in_sown_order=True,
           reference="HamsterMimi/MeCo correlation/NAS_Bench_201.py (--measure meco_opt)")
 def meco_opt(ctx: Context) -> Array:
     """MeCo with 8 random channels per hook, each minimum eigenvalue scaled by channels / 8.

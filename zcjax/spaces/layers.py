@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zcjax import contract
+from zcjax.spaces.blocks import compiled_block
 
 Array = jax.Array
 
@@ -138,6 +139,7 @@ def sow_hooked(module: nn.Module, value: Array, hooks: int) -> None:
                    np.float32(hooks))
 
 
+@compiled_block
 class Conv(nn.Module):
     """A 2-D convolution (NHWC) with PyTorch's symmetric padding and default init.
 
@@ -183,6 +185,7 @@ class Conv(nn.Module):
         return y
 
 
+@compiled_block
 class Dense(nn.Module):
     """A linear layer with PyTorch's default init (or the given initialisers, as in
     :class:`Conv`)."""
@@ -198,6 +201,7 @@ class Dense(nn.Module):
                         name="dense")(x)
 
 
+@compiled_block
 class BatchNorm(nn.Module):
     """Batch normalisation with the batch's own statistics (training mode), NHWC.
 
@@ -285,6 +289,7 @@ def max_pool(x: Array, window: int, stride: int, padding: int = 0) -> Array:
     return out
 
 
+@compiled_block
 class MaxPool(nn.Module):
     """:func:`max_pool` as a module whose output ``hooks`` reference hooks see."""
 
@@ -300,6 +305,7 @@ class MaxPool(nn.Module):
         return y
 
 
+@compiled_block
 class AvgPool(nn.Module):
     """Average pooling, PyTorch's ``AvgPool2d(window, stride, padding,
     count_include_pad=False)``."""
@@ -318,6 +324,7 @@ class AvgPool(nn.Module):
         return y
 
 
+@compiled_block
 class ReLUConvBN(nn.Module):
     """ReLU -> Conv -> BN, the convolution operation of NAS-Bench-201 and DARTS cells.
 

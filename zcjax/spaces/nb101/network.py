@@ -93,6 +93,7 @@ import jax.numpy as jnp
 
 from zcjax import contract
 from zcjax.spaces import layers
+from zcjax.spaces.blocks import compiled_block
 from zcjax.spaces.nb101.genotype import CONV1X1, CONV3X3, MAXPOOL3X3, NB101Cell, as_cell
 
 Array = jax.Array
@@ -131,6 +132,7 @@ def vertex_channels(in_channels: int, out_channels: int,
     return channels
 
 
+@compiled_block
 class ConvBnRelu(nn.Module):
     """Convolution (no bias) -> batch norm (affine) -> ReLU, "same" padding, stride 1.
 

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from zcjax import contract
 from zcjax.spaces import layers
+from zcjax.spaces.blocks import compiled_block
 from zcjax.spaces.layers import LayerConvention
 from zcjax.spaces.nb201.genotype import EDGES, NUM_NODES, Genotype, as_genotype
 
@@ -73,6 +74,7 @@ class Cell(nn.Module):
         )(x, use_bn=use_bn)
 
 
+@compiled_block
 class ResidualReduction(nn.Module):
     """The ResNet basic block that halves resolution and doubles channels between stages.
 

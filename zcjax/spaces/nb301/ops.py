@@ -63,6 +63,7 @@ import jax
 import jax.numpy as jnp
 
 from zcjax.spaces import layers
+from zcjax.spaces.blocks import compiled_block
 
 Array = jax.Array
 
@@ -109,6 +110,7 @@ def get_convention(convention: "OpConvention | str") -> OpConvention:
                          f"{sorted(CONVENTIONS)}") from None
 
 
+@compiled_block
 class Pool(nn.Module):
     """``max_pool_3x3`` or ``avg_pool_3x3`` (padding 1; the average excludes padding), followed
     by a non-affine batch norm when ``bn`` (the NASLib convention)."""
@@ -130,6 +132,7 @@ class Pool(nn.Module):
         return x
 
 
+@compiled_block
 class SepConv(nn.Module):
     """``sep_conv_kxk``: (ReLU -> depthwise conv -> 1 x 1 conv -> BN) twice; the first
     depthwise conv has the stride. Output channels ``features`` (the input's, in a cell)."""
@@ -153,6 +156,7 @@ class SepConv(nn.Module):
         return x
 
 
+@compiled_block
 class DilConv(nn.Module):
     """``dil_conv_kxk``: ReLU -> depthwise conv (dilation 2, padding ``k - 1``) -> 1 x 1 conv
     -> BN."""
@@ -175,6 +179,7 @@ class DilConv(nn.Module):
         return x
 
 
+@compiled_block
 class FactorizedReduce(nn.Module):
     """Halves the resolution: ReLU, ``concat(conv_1(x), conv_2(x[:, 1:, 1:]))`` (1 x 1 convs of
     stride 2, ``features / 2`` outputs each), BN. ``features`` must be even."""

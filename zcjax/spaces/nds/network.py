@@ -65,6 +65,7 @@ network that NDS trained and whose accuracy the record reports.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -73,6 +74,7 @@ import jax.numpy as jnp
 
 from zcjax import contract
 from zcjax.spaces import layers
+from zcjax.spaces.blocks import compiled_block
 from zcjax.spaces.nds.genotype import NUM_STAGES, BlockSpec, NDSArch
 
 Array = jax.Array
@@ -81,10 +83,13 @@ Array = jax.Array
 INITS = ("pycls", "torch")
 
 
+@functools.cache
 def initializers(init: str) -> tuple[Callable | None, Callable | None, Callable | None]:
     """``(conv kernel, linear kernel, linear bias)`` initialisers for ``init``.
 
-    ``None`` leaves the layer's PyTorch default (:mod:`zcjax.spaces.layers`).
+    ``None`` leaves the layer's PyTorch default (:mod:`zcjax.spaces.layers`). Cached: every
+    layer gets the same function objects, so equal blocks compare equal
+    (:mod:`zcjax.spaces.blocks`).
     """
     if init == "pycls":
         # Flax's fan_out of a (kh, kw, in / groups, out) kernel is kh * kw * out, as pycls's.
@@ -106,6 +111,7 @@ class _Layers(nn.Module):
                            groups=groups, kernel_init=initializers(self.weight_init)[0], name=name)
 
 
+@compiled_block
 class Stem(_Layers):
     """pycls ``ResStemCifar``: 3x3 convolution (stride 1), batch norm, ReLU."""
 
@@ -161,6 +167,7 @@ class BottleneckTransform(_Layers):
         return x
 
 
+@compiled_block
 class ResBlock(_Layers):
     """pycls ``ResBasicBlock`` / ``ResBottleneckBlock``: ``relu(shortcut(x) + f(x))``.
 
@@ -228,6 +235,7 @@ class NDSNetwork(nn.Module):
         return Head(self.num_classes, dense_kernel, dense_bias, name="head")(pooled)
 
 
+@compiled_block
 class Head(nn.Module):
     """pycls ``AnyHead`` after the pool: the linear classifier ``fc``."""
 
