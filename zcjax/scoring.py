@@ -23,6 +23,7 @@ NaN scores stay NaN: each one is logged with the proxy, the seed and a reason.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
@@ -207,22 +208,19 @@ def score(
     check_inputs(batch, names, input_spec)
     inputs = batch.inputs
 
-    suite = proxy_suite(names, options)
+    # Under blocks, proxies whose draws follow the sown order run op by op (ProxyInfo).
+    in_order = [n for n in names if blocks and proxies_lib.get(n).draws_in_sown_order]
+    suite = proxy_suite([n for n in names if n not in in_order], options)
+    op_by_op = proxy_suite(in_order, options) if in_order else None
     variables = init_variables(model, seeds, inputs.shape[1:], inputs.dtype)
     proxy_keys = [seed_keys(s)[1] for s in seeds]
 
     def one(variables_, key):
-        return suite(model.apply, variables_, batch, key)
-
-    if blocks:  # proxies whose draws follow the sown order run op by op (ProxyInfo)
-        in_order = [n for n in names if proxies_lib.get(n).draws_in_sown_order]
-        blocked = proxy_suite([n for n in names if n not in in_order], options)
-        op_by_op = proxy_suite(in_order, options)
-
-        def one(variables_, key):
-            with compiled_blocks():
-                out = blocked(model.apply, variables_, batch, key)
-            return {**out, **op_by_op(model.apply, variables_, batch, key)}
+        with compiled_blocks() if blocks else contextlib.nullcontext():
+            out = suite(model.apply, variables_, batch, key)
+        if op_by_op:
+            out.update(op_by_op(model.apply, variables_, batch, key))
+        return out
 
     strategy = resolve_strategy(strategy)
     if strategy == "loop" or not jit:

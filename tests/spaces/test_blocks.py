@@ -4,8 +4,9 @@ Per space, on its tiny network: the scores of proxies that exercise each way a b
 the rest (sown intermediates, perturbations, parameter and input gradients) equal the op-by-op
 ones to float32 rounding, and a network rebuilt from the same architecture compiles nothing more
 than op by op (a block whose fields differ between builds, e.g. a fresh initialiser closure,
-would compile for every network). NB201's golden test compares every proxy on both routes; grasp's Hessian-vector
-product through blocks is checked there.
+would compile for every network). NB-NLP marks no block, so there the test only runs the
+route. NB201's golden test compares every proxy on both routes; grasp's Hessian-vector product
+through blocks is checked there.
 """
 
 from __future__ import annotations

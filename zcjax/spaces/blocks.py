@@ -52,10 +52,6 @@ def compiled_block(cls: ModuleType) -> ModuleType:
     return cls
 
 
-def is_compiled_block(cls: type) -> bool:
-    return cls in _BLOCKS
-
-
 def _call_block(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
     token = _TRACING_BLOCK.set(True)
     try:

@@ -152,20 +152,21 @@ class SweepConfig:
         return fast, tuple(n for n in names if n not in fast)
 
     @property
+    def static_route(self) -> str:
+        """How the static modules run: compiled per architecture (``"static"``, under
+        ``"static"`` and ``"supernet"``), op by op (``"eager"``), or eagerly with compiled
+        blocks (``"blocks"``, under ``"blocks"`` and ``"auto"``)."""
+        return {"supernet": "static", "auto": "blocks"}.get(self.compile, self.compile)
+
+    @property
     def jit_static(self) -> bool:
         """Whether the static modules' proxies are compiled (else run eagerly)."""
-        return self.compile in ("static", "supernet")
+        return self.static_route == "static"
 
     @property
     def compiled_blocks(self) -> bool:
         """Whether the static modules run eagerly with their blocks compiled."""
-        return self.compile in ("auto", "blocks")
-
-    @property
-    def static_route(self) -> str:
-        """How the static modules run: ``"static"``, ``"eager"`` or ``"blocks"``."""
-        return ("static" if self.jit_static else
-                "blocks" if self.compiled_blocks else "eager")
+        return self.static_route == "blocks"
 
 
 def counted(space: SearchSpace, arch: Any, network: NetworkConfig, name: str) -> float | None:
@@ -391,7 +392,8 @@ def profile_architecture(arch: Any, seed: int, batch: Any, config: SweepConfig,
     modules (the route is :attr:`SweepConfig.static_route`: ``blocks``, ``eager`` or
     ``static``) and ``counted.<proxy>`` for the counted ones (each timed alone, median of
     ``repeats`` after a first, warming call; a proxy run alone pays for any pass it would share
-    with another proxy on the static modules). Compiles what is not compiled yet; compilation is not counted.
+    with another proxy on the static modules). Compiles what is not compiled yet; compilation
+    is not counted.
     """
     names = config.proxies
     total = profiling.Profile(0.0, {})
