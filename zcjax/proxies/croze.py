@@ -94,6 +94,7 @@ The reference variant needs a network that declares its stage features (``stage_
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Mapping
 
 import jax
@@ -233,18 +234,26 @@ def _layer_features(sown: Mapping, logits: Array, params) -> dict[tuple[str, ...
 
 # -- the proxy ------------------------------------------------------------------------------
 
+# The per-layer helpers below are jitted: run eagerly (the blocks route), each compiles once
+# per layer shape instead of once per primitive and shape (NB301's tiny network: 715 small
+# compilations for croze); under the caller's jit or vmap they are traced into its program.
+
+@jax.jit
+def _perturb_layer(w: Array, g: Array, gamma: Array | float, lr: Array | float) -> Array:
+    diff = lr * g
+    return w + gamma * (_norm(w) / (_norm(diff) + AWP_EPS)) * diff
+
+
 def _perturb_weights(params, grads, gamma, lr):
     """One layer-wise adversarial weight perturbation step (the reference's ``adj_weights``)."""
 
     def step(path, w, g):
-        if not is_layer_weight(path):
-            return w
-        diff = lr * g
-        return w + gamma * (_norm(w) / (_norm(diff) + AWP_EPS)) * diff
+        return _perturb_layer(w, g, gamma, lr) if is_layer_weight(path) else w
 
     return jax.tree_util.tree_map_with_path(step, params, grads)
 
 
+@functools.partial(jax.jit, static_argnames="cosine")
 def _layer_score(w, w_r, g, g_r, z, z_r, cosine: str) -> Array:
     if cosine == "dim0":
         # PyTorch dim 0 of a weight is the output channel: Flax's last kernel axis.

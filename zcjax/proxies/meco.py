@@ -74,6 +74,7 @@ read), never a sentinel.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -94,6 +95,10 @@ _PAPER = ("Jiang et al., MeCo: Zero-Shot NAS with One Data and Single Forward Pa
           "Minimum Eigenvalue of Correlation, NeurIPS 2023")
 
 
+# The per-map helpers are jitted: run eagerly (the blocks route), each compiles once per map
+# shape instead of once per primitive and shape; under the caller's jit they are traced into it.
+
+@jax.jit
 def channel_matrix(feature: Array) -> Array:
     """The first sample of an NHWC map as (channels, positions), the reference's layout."""
     first = feature[0]
@@ -113,6 +118,14 @@ def min_eigenvalue(rows: Array) -> Array:
     return jnp.linalg.eigvalsh(masked_correlation(rows))[0]
 
 
+_stacked_min_eigenvalues = jax.jit(jax.vmap(min_eigenvalue))
+
+
+@jax.jit
+def _is_finite_map(feature: Array) -> Array:
+    return jnp.all(jnp.isfinite(channel_matrix(feature)))
+
+
 def min_eigenvalues(matrices: list[Array]) -> Array:
     """``min_eigenvalue`` of each matrix, as one array in the given order.
 
@@ -124,7 +137,7 @@ def min_eigenvalues(matrices: list[Array]) -> Array:
         groups.setdefault(tuple(m.shape), []).append(i)
     parts, order = [], []
     for idx in groups.values():
-        parts.append(jax.vmap(min_eigenvalue)(jnp.stack([matrices[i] for i in idx])))
+        parts.append(_stacked_min_eigenvalues(jnp.stack([matrices[i] for i in idx])))
         order.extend(idx)
     values = jnp.concatenate(parts)
     return values[jnp.argsort(jnp.asarray(order))]
@@ -162,7 +175,7 @@ def _all_finite(features, weights=None) -> Array:
     """Every map read is finite (maps of weight 0, absent sites, are not read)."""
     checks = []
     for i, f in enumerate(features):
-        ok = jnp.all(jnp.isfinite(channel_matrix(f)))
+        ok = _is_finite_map(f)
         if weights is not None and not isinstance(weights[i], (int, float, np.number)):
             ok = ok | (weights[i] == 0)
         checks.append(ok)
@@ -189,6 +202,17 @@ def meco(ctx: Context) -> Array:
     return jnp.where(finite, _sum_finite(values), jnp.nan)
 
 
+@functools.partial(jax.jit, static_argnames="take")
+def _sampled_min_eigenvalues(key: Array, stacked: Array, owner: Array, take: int) -> Array:
+    """Per firing ``f`` (on map ``owner[f]`` of ``stacked``, (M, C, P)): ``take`` channels drawn
+    without replacement, their smallest correlation eigenvalue, times ``C / take``."""
+    c = stacked.shape[1]
+    uniform = jax.random.uniform(key, (owner.shape[0], c))
+    _, idx = jax.lax.top_k(uniform, take)                                   # (F, take)
+    sampled = stacked[owner[:, None], idx]                                  # (F, take, P)
+    return jax.vmap(min_eigenvalue)(sampled) * (c / take)
+
+
 def sampled_min_eigenvalue_sum(maps: list[tuple[Array, Any]], key: Array,
                                channels: int = OPT_CHANNELS) -> Array:
     """``meco_opt``'s sum: per hook firing, ``channels`` random channels, scaled by C / channels.
@@ -213,16 +237,13 @@ def sampled_min_eigenvalue_sum(maps: list[tuple[Array, Any]], key: Array,
     keys = jax.random.split(key, len(groups))
     values = []
     for g, (shape, members) in enumerate(groups.items()):
-        c = shape[0]
-        take = min(channels, c)
-        stacked = jnp.stack([rows[i] for i in members])                   # (M, C, P)
-        owner = jnp.asarray([m for m, i in enumerate(members) for _ in range(counts[i])])
+        owner = np.asarray([m for m, i in enumerate(members) for _ in range(counts[i])],
+                           np.int32)
         if owner.size == 0:
             continue
-        uniform = jax.random.uniform(keys[g], (owner.size, c))
-        _, idx = jax.lax.top_k(uniform, take)                               # (F, take)
-        sampled = stacked[owner[:, None], idx]                              # (F, take, P)
-        values.append(jax.vmap(min_eigenvalue)(sampled) * (c / take))
+        stacked = jnp.stack([rows[i] for i in members])                   # (M, C, P)
+        values.append(_sampled_min_eigenvalues(keys[g], stacked, jnp.asarray(owner),
+                                               min(channels, shape[0])))
     values = jnp.concatenate(values) if values else jnp.zeros((0,), jnp.float32)
     return jnp.where(_all_finite([f for f, _ in maps]), _sum_finite(values), jnp.nan)
 
