@@ -19,6 +19,10 @@ from zcjax.proxies import base, croze as croze_mod, epsilon as eps_mod
 from zcjax.proxies.context import Context
 from zcjax.spaces import nb201
 
+# XLA's heavier optimisations off: each test compiles its own programs (a jitted proxy, its naive
+# twin), and those compile faster.
+pytestmark = pytest.mark.usefixtures("fast_compiles")
+
 # the conftest cell: 3x3 and 1x1 convs, pooling, skip, none
 MIXED_CELL = ("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|"
               "+|skip_connect~0|none~1|nor_conv_3x3~2|")
@@ -379,8 +383,11 @@ def test_croze_registered_eager_equals_jit(croze_net):
     # Not jitted, given float32 variables, through the registry: croze computes in float64
     # inside (the reference's net.double()), so it equals the jitted float64 run.
     # (croze_paper's eager path is the shared Context's; its jitted form is checked above.)
+    from zcjax.spaces.blocks import compiled_blocks
+
     model, variables, batch = croze_net
-    eager = base.get("croze").fn(model.apply, variables, batch)
+    with compiled_blocks():  # the eager route a sweep takes
+        eager = base.get("croze").fn(model.apply, variables, batch)
     assert eager.dtype == jnp.float32 and eager.shape == ()
     np.testing.assert_allclose(float(eager), _jit_x64("croze", croze_net, DEFAULTS["croze"]),
                                rtol=1e-6)
@@ -463,18 +470,21 @@ def test_croze_reference_needs_declared_stages(tiny_batch):
         croze_mod.croze(model.apply, variables, tiny_batch)
 
 
+@pytest.mark.usefixtures("full_optimizations")  # the benchmark-size network runs faster so
 def test_epsilon_nan_where_float32_underflows_and_f64_resolves_it():
     """Cell 6311 at benchmark size: its w=1e-7 output (~1e-40) underflows in float32 (the
     reference's PyTorch float32 gives NaN for it too); the registered ``epsilon`` reproduces
     that NaN, with a diagnosis, and ``epsilon_f64`` scores the cell."""
     from zcjax.data import default_batch
+    from zcjax.spaces.blocks import compiled_blocks
 
     model = nb201.build(6311)
     variables = nb201.init(model, jax.random.key(0))
     batch = default_batch(16)
-    assert np.isnan(base.get("epsilon").fn(model.apply, variables, batch))
-    assert np.isfinite(base.get("epsilon_f64").fn(model.apply, variables, batch))
-    report = eps_mod.epsilon_diagnostics(model.apply, variables, batch)
-    assert "underflow" in report["reason"] and "1e-07" in report["reason"]
-    assert eps_mod.epsilon_diagnostics(model.apply, variables, batch,
-                                       dtype=jnp.float64)["reason"] is None
+    with compiled_blocks():  # the route a sweep takes; op by op it is 3x slower here
+        assert np.isnan(base.get("epsilon").fn(model.apply, variables, batch))
+        assert np.isfinite(base.get("epsilon_f64").fn(model.apply, variables, batch))
+        report = eps_mod.epsilon_diagnostics(model.apply, variables, batch)
+        assert "underflow" in report["reason"] and "1e-07" in report["reason"]
+        assert eps_mod.epsilon_diagnostics(model.apply, variables, batch,
+                                           dtype=jnp.float64)["reason"] is None

@@ -20,6 +20,9 @@ from zcjax.proxies import base
 from zcjax.proxies.context import Context
 from zcjax.spaces import layers, nb201
 
+# XLA's heavier optimisations off: these tests compile many programs for tiny networks.
+pytestmark = pytest.mark.usefixtures("fast_compiles")
+
 NAMES = ["grad_norm", "snip", "grasp", "fisher", "synflow", "plain", "l2_norm", "params", "flops"]
 MODULES = {name: importlib.import_module(f"zcjax.proxies.{name}") for name in NAMES}
 

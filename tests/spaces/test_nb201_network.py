@@ -12,6 +12,9 @@ import pytest
 
 from zcjax.spaces import layers, nb201
 
+# XLA's heavier optimisations off: these tests compile many programs for tiny networks.
+pytestmark = pytest.mark.usefixtures("fast_compiles")
+
 ALL_CONV3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 

@@ -31,6 +31,9 @@ from zcjax.proxies import flops as flops_proxy
 from zcjax.spaces import layers, nb301
 from zcjax.spaces.nb301 import cost, genotype as G, network, ops
 
+# XLA's heavier optimisations off: these tests compile many programs for tiny networks.
+pytestmark = pytest.mark.usefixtures("fast_compiles")
+
 SPACE = spaces.get("nb301")
 
 SHARED = pathlib.Path(os.environ.get(

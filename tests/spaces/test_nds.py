@@ -28,6 +28,9 @@ from zcjax.benchmarks.nds import NDSBenchmark, NDSResNetBenchmark, NDSResNeXtABe
 from zcjax.spaces.nds import (RESNET, RESNEXT_A, NDSArch, build, cost, flops, init, network,
                               param_count, param_count_traced)
 
+# XLA's heavier optimisations off: these tests compile many programs for tiny networks.
+pytestmark = pytest.mark.usefixtures("fast_compiles")
+
 R56 = NDSArch("ResNet", (9, 9, 9), (16, 32, 64))
 #: The two CIFAR records NNI's tutorial prints: (net, params, flops, final / best test acc).
 NNI_RESNET = ({"block_type": "res_basic_block", "ds": [1, 12, 12, 12], "ss": [1, 1, 2, 2],

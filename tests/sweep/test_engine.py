@@ -212,9 +212,11 @@ def test_supernet_scores_equal_static_in_the_official_convention(batch):
     config = SweepConfig(proxies=("jacob_cov", "nwot", "snip", "synflow", "zen"),
                          network=NB201Config(convention="official", **TINY))
     scorer = CompileOnceScorer(config, config.proxies)
-    # The static reference runs eagerly: no compilation per cell, and a different code path.
+    # The static reference runs eagerly (with compiled blocks): no compilation per cell, and a
+    # different code path.
     got = scorer(MIXED, [0, 1], batch)
-    want = score(config.build(MIXED), batch, config.proxies, [0, 1], jit=False).scores
+    want = score(config.build(MIXED), batch, config.proxies, [0, 1], jit=False,
+                 blocks=True).scores
     for name in config.proxies:
         np.testing.assert_allclose(got[name], want[name], **_tol(name), err_msg=name)
 
@@ -225,7 +227,10 @@ def test_supernet_grasp_equals_static(batch):
     scorer = CompileOnceScorer(config, config.proxies)
     for arch in (MIXED, 123):
         got = scorer(arch, [0, 1], batch)["grasp"]
-        want = score(config.build(arch), batch, ["grasp"], [0, 1], strategy="loop").scores
+        # The static reference: its forward-over-reverse product, eagerly on compiled blocks
+        # (no program per cell).
+        want = score(config.build(arch), batch, ["grasp"], [0, 1], jit=False,
+                     blocks=True).scores
         np.testing.assert_allclose(got, want["grasp"], **_tol("grasp"), err_msg=str(arch))
 
 
