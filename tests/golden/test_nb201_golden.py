@@ -3,10 +3,11 @@
 The file holds every registered proxy's score on three tiny cells as the code computed them
 before the search-space redesign; a change to the package that moves any of them fails here.
 Comparison is exact (``ZCJAX_GOLDEN_EXACT=1``, the check made when moving code, on the machine
-that wrote the file) or, by default, to 1e-6 relative: XLA:CPU rounds differently on another
-processor model (its vector width changes the order of sums). A few proxies amplify that
-rounding (:data:`ROUNDING_AMPLIFIED`) and get 1e-3; a semantic change (another site, sign,
-constant or formula) moves a score by far more than either.
+that wrote the file) or, by default, to 1e-5 relative: XLA:CPU rounds differently on another
+processor model (its vector width changes the order of sums; measured on an Intel Xeon against
+the file, written on the CI machine's processor: fisher 1.1e-6, epsilon 1.3e-6). A few proxies
+amplify that rounding (:data:`ROUNDING_AMPLIFIED`) and get 1e-3; a semantic change (another
+site, sign, constant or formula) moves a score by far more than either.
 
 Scores that changed on purpose since the file was written, and why, are listed in
 :data:`REPINNED`; they are compared with the values in the file, which were rewritten for them.
@@ -75,7 +76,7 @@ def _check(route: str, got: dict[str, dict[str, float]]) -> None:
             elif EXACT and new != value:
                 problems.append(f"{route} {proxy} {key}: {new!r} != {value!r} (exact)")
             elif not math.isclose(new, value, abs_tol=1e-9,
-                                  rel_tol=1e-3 if proxy in ROUNDING_AMPLIFIED else 1e-6):
+                                  rel_tol=1e-3 if proxy in ROUNDING_AMPLIFIED else 1e-5):
                 problems.append(f"{route} {proxy} {key}: {new!r} != {value!r}")
     assert not problems, "\n".join(problems)
 
