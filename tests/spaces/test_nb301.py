@@ -450,3 +450,24 @@ def test_synflow_compiles_and_equals_eager():
     eager = score(model, batch, ["synflow"], seeds=[0], jit=False).scores["synflow"]
     assert np.isfinite(jitted).all()
     np.testing.assert_allclose(jitted, eager, rtol=1e-5)
+
+
+
+def test_batch_summed_jacobian_vanishes_in_the_naslib_convention():
+    """What jacob_cov and epe_nas differentiate, the logits summed over the batch, does not
+    depend on the input (NB301Space's docstring says why): its input gradient is float32
+    rounding, orders of magnitude below one sample's."""
+    config = SPACE.tiny_config()
+    model = SPACE.build(SPACE.sample(1, seed=0)[0], config)
+    batch = SPACE.example_batch(config, size=8)
+    variables = model.init(jax.random.key(0), batch.inputs[:1])
+
+    @jax.jit
+    def input_gradients(x):
+        return (jax.grad(lambda x: model.apply(variables, x).sum())(x),
+                jax.grad(lambda x: model.apply(variables, x)[0].sum())(x))
+
+    summed, one_sample = (float(np.abs(np.asarray(g)).max())
+                          for g in input_gradients(batch.inputs))
+    assert one_sample > 1e-4
+    assert summed < 1e-4 * one_sample, (summed, one_sample)

@@ -44,6 +44,17 @@ class NB301Space(base.SearchSpace):
 
     Architectures are :class:`~zcjax.spaces.nb301.genotype.DartsGenotype` objects or strings in
     the DARTS notation (NASLib's integer encoding as a string is also read).
+
+    ``jacob_cov`` and ``epe_nas`` score rounding noise here, in the ``naslib`` convention (the
+    default, NASLib's network), as they do in the reference: both correlate the rows of
+    ``d sum(logits) / d x``, the gradient of the logits summed over the *batch*. Every cell
+    operation and input preprocessing ends in a batch-statistics batch norm without a shift
+    (affine=False, pools included), so the last cell's output sums to zero over the batch in
+    each channel, the pooled features too, and the batch's summed logits are ``N`` times the
+    classifier's bias whatever the input: the gradient is zero in exact arithmetic (measured in
+    float32: about 1e-9 against 1e-2 for one sample's logits, benchmark network and tiny one;
+    ``tests/spaces/test_nb301.py``). The scores are finite and returned as the reference
+    computes them; they carry no information about the architecture.
     """
 
     name = "nb301"
