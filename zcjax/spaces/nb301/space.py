@@ -54,7 +54,9 @@ class NB301Space(base.SearchSpace):
     classifier's bias whatever the input: the gradient is zero in exact arithmetic (measured in
     float32: about 1e-9 against 1e-2 for one sample's logits, benchmark network and tiny one;
     ``tests/spaces/test_nb301.py``). The scores are finite and returned as the reference
-    computes them; they carry no information about the architecture.
+    computes them; they carry no information about the architecture. In the ``darts``
+    convention bare pools (no batch norm after them) break the zero sum wherever a cell has
+    one, and the gradient is a true one there (tested on a cell with pools).
     """
 
     name = "nb301"
