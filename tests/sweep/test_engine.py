@@ -5,6 +5,7 @@ Tiny networks (C=4, N=1) and a batch of 8 keep these fast on CPU.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -328,13 +329,10 @@ def test_four_device_sharded_equals_single_device(batch, one_per_pass_scorer):
     (the same program, compiled once for the module)."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")
-    import json
-
     out = subprocess.run([sys.executable, "-c", _SHARDED, ",".join(SHARDED_PROXIES),
                           json.dumps(SHARDED_ARCHS), json.dumps(SHARDED_SEEDS)], env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert sorted(result) == sorted(SHARDED_PROXIES)
     single = [one_per_pass_scorer(arch, list(SHARDED_SEEDS), batch) for arch in SHARDED_ARCHS]
