@@ -30,6 +30,7 @@ from zcjax.proxies import zico as zico_mod
 from zcjax.proxies.base import REGISTRY, get, path_names
 from zcjax.proxies.context import Context
 from zcjax.spaces import layers, nb201
+from zcjax.spaces.blocks import compiled_blocks
 
 NAMES = ("jacob_cov", "nwot", "epe_nas", "zen", "zen_paper", "zico", "meco", "meco_opt",
          "meco_conv")
@@ -434,8 +435,6 @@ def test_zico_identical_halves_score_zero(tiny_model, tiny_variables, tiny_batch
     images = np.asarray(tiny_batch.images).copy()
     labels = np.asarray(tiny_batch.labels).copy()
     images[4:], labels[4:] = images[:4], labels[:4]
-    from zcjax.spaces.blocks import compiled_blocks
-
     ctx = Context(tiny_model.apply, tiny_variables, _batch(images, labels), None)
     with compiled_blocks():  # eagerly, as a sweep runs it (faster than op by op)
         halves = zico_mod.split_gradients(ctx, 2)
