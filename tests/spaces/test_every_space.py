@@ -99,6 +99,15 @@ def test_unsupported_proxies_are_refused_with_the_reason(name):
 
 
 @pytest.mark.parametrize("name", SPACES)
+def test_uninformative_proxies_are_registered_with_the_reason(name):
+    space = _space(name)
+    for config in (space.config(), space.tiny_config()):
+        for proxy, reason in space.uninformative_proxies(config).items():
+            assert proxy in proxies.names(), f"{name} lists an unknown proxy {proxy!r}"
+            assert reason
+
+
+@pytest.mark.parametrize("name", SPACES)
 def test_cost_without_running_equals_the_network(name):
     space = _space(name)
     config = space.tiny_config()
@@ -131,3 +140,18 @@ def test_counted_params_and_flops_equal_the_proxies(name):
             value = counted(space, arch, config, proxy)
             if value is not None:
                 assert value == float(result.scores[proxy][0]), (proxy, space.format(arch))
+
+
+def test_a_sweep_warns_of_uninformative_proxies(tmp_path, caplog):
+    from zcjax.sweep import ResultStore
+    from zcjax.sweep.engine import SweepConfig, sweep
+
+    space = _space("nb301")
+    config = SweepConfig(proxies=("jacob_cov", "snip"), space="nb301",
+                         network=space.tiny_config())
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        sweep([], [0], space.example_batch(config.network, size=8), config, store,
+              progress=False)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith("jacob_cov on nb301 carries no information") for m in warned), warned
+    assert not any(m.startswith("snip") for m in warned)

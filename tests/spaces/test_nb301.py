@@ -15,8 +15,8 @@ Reference facts checked here (see the module docs of ``zcjax.spaces.nb301`` for 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import csv
+import dataclasses
 import importlib.resources
 import os
 import pathlib
@@ -453,15 +453,13 @@ def test_synflow_compiles_and_equals_eager():
     np.testing.assert_allclose(jitted, eager, rtol=1e-5)
 
 
-
-
 @pytest.mark.parametrize("convention", ["naslib", "darts"])
-def test_batch_summed_jacobian_vanishes_in_the_naslib_convention(convention):
+def test_batch_summed_jacobian_vanishes_where_declared_uninformative(convention):
     """What jacob_cov and epe_nas differentiate, the logits summed over the batch, does not
-    depend on the input in NASLib's network (NB301Space's docstring says why): its input
-    gradient is float32 rounding, orders of magnitude below one sample's. DARTS's own ops (bare
-    pools, which do not keep a channel's batch sum at zero) give a true gradient on the same
-    cell (seed 0's reduction cell has pools)."""
+    depend on the input in NASLib's network (``NB301Space.uninformative_proxies`` says why):
+    its input gradient is float32 rounding, orders of magnitude below one sample's. DARTS's own
+    ops (bare pools, which do not keep a channel's batch sum at zero) give a true gradient on
+    the same cell (seed 0's cells have pools), and the space does not declare them there."""
     config = dataclasses.replace(SPACE.tiny_config(), convention=convention)
     model = SPACE.build(SPACE.sample(1, seed=0)[0], config)
     batch = SPACE.example_batch(config, size=8)
@@ -475,7 +473,10 @@ def test_batch_summed_jacobian_vanishes_in_the_naslib_convention(convention):
     summed, one_sample = (float(np.abs(np.asarray(g)).max())
                           for g in input_gradients(batch.inputs))
     assert one_sample > 1e-4
+    declared = set(SPACE.uninformative_proxies(config))
     if convention == "naslib":
+        assert declared == {"jacob_cov", "epe_nas"}
         assert summed < 1e-4 * one_sample, (summed, one_sample)
     else:
+        assert not declared
         assert summed > 1e-2 * one_sample, (summed, one_sample)

@@ -97,6 +97,13 @@ class SearchSpace(abc.ABC):
     #: The data sets :meth:`scoring_batch` reads (the first is the default).
     datasets: ClassVar[tuple[str, ...]] = ("cifar10", "cifar100", "ImageNet16-120")
 
+    def uninformative_proxies(self, config: NetworkConfig) -> Mapping[str, str]:
+        """Proxies that score but carry no information about the architecture on networks of
+        ``config``, with the reason (e.g. a quantity that is zero in exact arithmetic, leaving
+        float rounding). They are scored as the reference scores them; the tests do not compare
+        them between routes (two roundings of nothing need not agree)."""
+        return {}
+
     # -- genotypes ------------------------------------------------------------------------
 
     @abc.abstractmethod

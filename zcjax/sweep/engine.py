@@ -53,6 +53,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from zcjax import profiling, spaces
 from zcjax import proxies as proxies_lib
@@ -489,6 +490,10 @@ def sweep(
     data.check_batch(batch, input_spec=space.input_spec(config.network),
                      num_classes=config.network.num_classes,
                      min_size=max(proxies_lib.get(p).min_batch for p in config.proxies))
+    for name, reason in space.uninformative_proxies(config.network).items():
+        if name in config.proxies:
+            logging.warning("%s on %s carries no information about the architecture: %s",
+                            name, space.name, reason)
     unique = list(dict.fromkeys(space.key(a) for a in archs))
     mine = shard(unique, process_index, process_count)
     tasks = make_tasks(config.space, mine, seeds, config.proxies, config.hash(),
