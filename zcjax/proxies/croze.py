@@ -70,13 +70,15 @@ Two registered variants:
    under ``jit`` and ``vmap``) and returns a float32 score. Cosines and norms are also
    computed scale-safely (each vector divided by its largest magnitude first).
    It needs float64's range, not the precision of float64 convolutions, which XLA:CPU runs
-   10-18x slower than float32 ones. By default the convolutions (forward and gradient) are
-   computed in float32 on operands scaled by powers of two, everything else in float64
-   (:mod:`zcjax.scaled_convolutions`): on NAS-Bench-201 (C=16, N=5, batch 64, 2-core CPU)
-   16.7 s -> 4.5 s per cell on the supernet, 18.5 s -> 10.4 s eagerly with compiled blocks
-   (cell 1462); the score differs from the all-float64 one by at most 4e-7 relative (0 to
-   3.6e-7 over six cells: a few float32 ulps). ``float64_convolutions=True`` (an option of the
-   registered ``croze``) computes them in float64, the reference's arithmetic.
+   2.5-18x slower than float32 ones (18x on NB201's first stage: 32x32, 16 channels). By
+   default the convolutions (forward and gradient) are computed in float32 on operands scaled
+   by powers of two, everything else in float64 (:mod:`zcjax.scaled_convolutions`). On
+   NAS-Bench-201 (C=16, N=5, batch 64, 2-core CPU, cell 1462): 16.7 s -> 4.5 s per cell on the
+   supernet, 18.5 s -> 10.4 s eagerly with compiled blocks. Measured agreement with the
+   all-float64 score: 0 to 3.6e-7 relative over six NB201 cells (a few float32 ulps), the same
+   float32 score on three NB301 architectures (benchmark network, batch 16).
+   ``float64_convolutions=True`` (an option of the registered ``croze``) computes them in
+   float64, the reference's arithmetic.
 
 The batch of the reference experiments is 8 images (``main.py --batch_size 8``), one batch,
 seed 42. CRoZe draws no random numbers (no random start): ``key`` is ignored. Higher is better
