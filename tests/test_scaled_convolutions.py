@@ -187,3 +187,22 @@ def test_eager_calls_compile_once():
     finally:
         monitoring.unregister_event_duration_listener(listen)
     assert compiles == []
+
+
+def test_jit_calls_without_float64_convolutions_are_kept_as_they_are():
+    # Not traced again into an equal copy (a copy would be compiled a second time).
+    block = jax.jit(lambda h, w: jax.nn.relu(h) * w)
+    conv_block = jax.jit(lambda h, w: _conv(h, w, window_strides=(1, 1), padding="SAME"))
+
+    def f(x, w):
+        return conv_block(block(x, 2.0), w)
+
+    x, w = _rng_arrays((1, 4, 4, 2), (3, 3, 2, 2), 1.0, 1.0)
+
+    def jit_jaxprs(closed):
+        return [e.params["jaxpr"] for e in closed.jaxpr.eqns if e.primitive is prims.jit_p]
+
+    (plain, conv), (plain_t, conv_t) = (jit_jaxprs(jax.make_jaxpr(f)(x, w)),
+                                        jit_jaxprs(jax.make_jaxpr(float32_convolutions(f))(x, w)))
+    assert plain_t is plain
+    assert conv_t is not conv and _float64_convs(conv_t) == {"float32": 1}

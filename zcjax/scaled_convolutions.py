@@ -83,6 +83,13 @@ def _is_float64_conv(eqn) -> bool:
             and eqn.outvars[0].aval.dtype == jnp.float64)
 
 
+def _has_float64_conv(jaxpr: core.Jaxpr) -> bool:
+    """Whether ``jaxpr`` runs a float64 convolution at any depth."""
+    return any(_is_float64_conv(e) or any(_has_float64_conv(sub)
+                                          for sub in core.jaxprs_in_params(e.params))
+               for e in jaxpr.eqns)
+
+
 def _evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list[Any]:
     env: dict[Any, Any] = {}
 
@@ -125,11 +132,11 @@ def _rewrite_param(value):
 
 
 def _rewrite(closed: core.ClosedJaxpr) -> core.ClosedJaxpr:
-    """``closed`` with its float64 convolutions scaled (cached per jaxpr object)."""
+    """``closed`` with its float64 convolutions scaled (cached per jaxpr object); ``closed``
+    itself, so nothing is traced or compiled again, where it has none."""
     if closed in _REWRITES:
         return _REWRITES[closed]
-    if not any(_is_float64_conv(e) or core.jaxprs_in_params(e.params)
-               for e in closed.jaxpr.eqns):
+    if not _has_float64_conv(closed.jaxpr):
         rewritten = closed
     else:
         avals = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype, weak_type=v.aval.weak_type)

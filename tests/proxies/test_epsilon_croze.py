@@ -392,6 +392,12 @@ def test_croze_scaled_float32_convolutions_agree_with_float64(croze_net):
                                rtol=1e-6)
 
 
+def test_croze_option_must_be_a_bool(croze_net):
+    model, variables, batch = croze_net
+    with pytest.raises(ValueError, match="float64_convolutions must be True or False"):
+        base.get("croze").fn(model.apply, variables, batch, float64_convolutions="no")
+
+
 def test_croze_registered_eager_equals_jit(croze_net):
     # Not jitted, given float32 variables, through the registry: croze computes in float64
     # inside (the reference's net.double()), so it equals the jitted float64 run.

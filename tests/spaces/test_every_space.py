@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from zcjax import proxies, scoring, spaces
+from zcjax.sweep import ResultStore
+from zcjax.sweep.engine import SweepConfig, sweep
 
 SPACES = spaces.names()
 
@@ -143,9 +145,6 @@ def test_counted_params_and_flops_equal_the_proxies(name):
 
 
 def test_a_sweep_warns_of_uninformative_proxies(tmp_path, caplog):
-    from zcjax.sweep import ResultStore
-    from zcjax.sweep.engine import SweepConfig, sweep
-
     space = _space("nb301")
     config = SweepConfig(proxies=("jacob_cov", "snip"), space="nb301",
                          network=space.tiny_config())
